@@ -1,0 +1,1 @@
+//! Reading Productive exports and talking to Productive's API.

@@ -1,0 +1,3 @@
+//! Local doubles of Xero and Productive for tests and the sandbox example.
+
+pub mod xero;

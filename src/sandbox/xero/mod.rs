@@ -1,0 +1,1 @@
+//! A local double of Xero's identity server and accounting API.
