@@ -1,1 +1,3 @@
-//! sync
+//! Synchronisation: invoices into Xero, payment statuses back.
+
+pub mod state;
