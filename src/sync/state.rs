@@ -28,6 +28,9 @@ pub struct PushedDocument {
     pub pushed_at: DateTime<Utc>,
     pub currency: String,
     pub total: Decimal,
+    /// Xero status seen by the last payments run (`None` until then).
+    #[serde(default)]
+    pub last_status: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
