@@ -206,6 +206,8 @@ impl TokenStoreKind {
 pub struct Overrides {
     pub config: Option<PathBuf>,
     pub profile: Option<String>,
+    /// Stands for `XEROSYNC_HOME` (library callers and tests).
+    pub home: Option<PathBuf>,
 }
 
 /// Xero endpoints after validation.
@@ -245,7 +247,7 @@ impl Settings {
     pub fn load(overrides: &Overrides) -> Result<Settings> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
 
-        let home = env("XEROSYNC_HOME").map(PathBuf::from);
+        let home = overrides.home.clone().or_else(|| env("XEROSYNC_HOME").map(PathBuf::from));
         let config_path = match (&overrides.config, env("XEROSYNC_CONFIG"), &home) {
             (Some(path), _, _) => path.clone(),
             (None, Some(path), _) => PathBuf::from(path),

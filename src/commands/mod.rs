@@ -56,7 +56,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         return Ok(0);
     }
 
-    let overrides = Overrides { config: cli.global.config.clone(), profile: cli.global.profile.clone() };
+    let overrides = Overrides { config: cli.global.config.clone(), profile: cli.global.profile.clone(), home: None };
     let settings = Settings::load(&overrides)?;
     let context = Context { global: cli.global.clone(), settings };
 
