@@ -22,13 +22,18 @@ use crate::sync::payments::{self, Attention, DocumentStatus, RecordedEntry};
 use crate::sync::state::{RecordedPayment, SyncState};
 use crate::xero::api::{Document, DocumentEndpoint};
 
-/// How long a run waits for an overlapping run of the same profile.
+/// How long a run waits for an overlapping run of the same profile, unless
+/// `XEROSYNC_LOCK_TIMEOUT` (seconds) says otherwise.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+fn lock_wait() -> Duration {
+    std::env::var("XEROSYNC_LOCK_TIMEOUT").ok().and_then(|v| v.trim().parse().ok()).map(Duration::from_secs).unwrap_or(LOCK_WAIT)
+}
 
 pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
     let settings = &context.settings;
     let profile_dir = settings.profile_dir();
-    let _lock = FileLock::acquire(&profile_dir.join("sync.lock"), LOCK_WAIT, "another xerosync sync of this profile")?;
+    let _lock = FileLock::acquire(&profile_dir.join("sync.lock"), lock_wait(), "another xerosync sync of this profile")?;
 
     let productive = productive_client(context)?;
     let client = context.tenant_client()?;
