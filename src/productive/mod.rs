@@ -1,5 +1,7 @@
-//! Productive: reading and checking invoice exports (CSV and JSON:API).
+//! Productive: reading and checking invoice exports (CSV and JSON:API), and
+//! the API client that records payments on Productive invoices.
 
+pub mod api;
 mod currency;
 pub mod csv_export;
 mod fields;
@@ -10,6 +12,7 @@ pub mod validate;
 
 use std::path::Path;
 
+pub use api::{ProductiveClient, ProductiveInvoice, ProductivePayment, RetryPolicy};
 pub use currency::is_known_currency;
 pub use model::{Address, Client, DocumentKind, Invoice, Line, Problem};
 pub use validate::validate;
@@ -28,7 +31,7 @@ pub enum ExportFormat {
 
 impl ExportFormat {
     /// Picks the format from the file extension: `.csv` or `.json`, in any case.
-    /// Any other extension is a usage error that tells the user to pass `--format`.
+    /// Any other extension is a usage error whose message names the `--format` option.
     pub fn from_path_extension(path: &Path) -> Result<ExportFormat> {
         let extension = path.extension().and_then(|extension| extension.to_str()).map(str::to_ascii_lowercase);
         match extension.as_deref() {
