@@ -35,11 +35,7 @@ fn main() {
     let started = Instant::now();
     let invoices = write_export(&path, lines);
     let size = std::fs::metadata(&path).map(|metadata| metadata.len()).unwrap_or(0);
-    println!(
-        "generated {lines} lines in {invoices} invoices ({:.1} MB) in {:.2} s",
-        size as f64 / 1e6,
-        started.elapsed().as_secs_f64()
-    );
+    println!("generated {lines} lines in {invoices} invoices ({:.1} MB) in {:.2} s", size as f64 / 1e6, started.elapsed().as_secs_f64());
 
     let mut mapping = Mapping { default_account_code: Some("200".to_string()), ..Mapping::default() };
     for (rate, tax_type) in [("25", "OUTPUT2"), ("13", "OUTPUT"), ("0", "ZERORATEDOUTPUT")] {
@@ -160,7 +156,8 @@ fn write_export(path: &Path, total_lines: usize) -> usize {
     while written < total_lines {
         let client = &clients[random.gen_range(0..clients.len())];
         let line_count = random.gen_range(1..=19).min(total_lines - written);
-        let lines: Vec<GeneratedLine> = (1..=line_count).map(|position| generate_line(&mut random, client.country == "HR", position)).collect();
+        let lines: Vec<GeneratedLine> =
+            (1..=line_count).map(|position| generate_line(&mut random, client.country == "HR", position)).collect();
         let net: Decimal = lines.iter().map(|line| line.net).sum();
         let tax: Decimal = lines.iter().map(|line| line.tax).sum();
         let issue_date = first_day + chrono::Days::new(random.gen_range(0..365));

@@ -199,10 +199,8 @@ async fn dropped_create_is_not_repeated() {
     let double = start_double(100, Duration::from_secs(10));
     double.inject(Fault::DropAfterCommit);
 
-    let payment = client(&double)
-        .create_payment("880108", dec("1500.00"), "EUR", date("2025-02-20"), None, Some("xero-payment-7"))
-        .await
-        .unwrap();
+    let payment =
+        client(&double).create_payment("880108", dec("1500.00"), "EUR", date("2025-02-20"), None, Some("xero-payment-7")).await.unwrap();
 
     assert_eq!(payment.external_id.as_deref(), Some("xero-payment-7"));
     assert_eq!(payment.amount, dec("1500.00"));
@@ -320,6 +318,7 @@ fn plain_http_only_on_loopback() {
 
     let secure = Url::parse("https://api.productive.example/api/v2").unwrap();
     assert!(ProductiveClient::new(secure, ORGANIZATION.into(), Secret::new(TOKEN)).is_ok());
-    let empty_organization = ProductiveClient::new(Url::parse("https://api.productive.example/api/v2").unwrap(), " ".into(), Secret::new(TOKEN));
+    let empty_organization =
+        ProductiveClient::new(Url::parse("https://api.productive.example/api/v2").unwrap(), " ".into(), Secret::new(TOKEN));
     assert_eq!(empty_organization.err().unwrap().kind, Kind::Config);
 }

@@ -139,7 +139,8 @@ async fn double_creates_and_deletes_payments() {
     let client = reqwest::Client::new();
     let payments_url = url(&double, "/payments");
 
-    let (status, _, body) = send(authorized(&client, reqwest::Method::POST, &payments_url).body(payment_body("880103", json!(500000)))).await;
+    let (status, _, body) =
+        send(authorized(&client, reqwest::Method::POST, &payments_url).body(payment_body("880103", json!(500000)))).await;
     assert_eq!(status, 201);
     assert_eq!(body["data"]["type"], "payments");
     assert_eq!(body["data"]["attributes"]["amount"], json!(500000));

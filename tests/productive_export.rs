@@ -309,7 +309,11 @@ fn rounding_traps_round_half_away_from_zero() {
     table.set_invoice("INV-2025-0124", "Invoice gross", "1345.15");
     let export = read_csv_text(&table.to_text(csv::Terminator::Any(b'\n')), &fixture_mapping());
     assert_eq!(problem_lines(&export).len(), 1, "{:?}", problem_lines(&export));
-    assert!(problem_lines(&export)[0].starts_with("invoices.csv:67: invoice INV-2025-0124 line 3 has net 311.12"), "{:?}", problem_lines(&export));
+    assert!(
+        problem_lines(&export)[0].starts_with("invoices.csv:67: invoice INV-2025-0124 line 3 has net 311.12"),
+        "{:?}",
+        problem_lines(&export)
+    );
 }
 
 #[test]

@@ -112,7 +112,12 @@ impl<'a> RetryBudget<'a> {
                 self.attempts
             )));
         }
-        tracing::warn!(request = request_line, attempt = self.attempts, wait_ms = self.backoff.as_millis() as u64, "retrying Productive request after {detail}");
+        tracing::warn!(
+            request = request_line,
+            attempt = self.attempts,
+            wait_ms = self.backoff.as_millis() as u64,
+            "retrying Productive request after {detail}"
+        );
         tokio::time::sleep(self.backoff).await;
         self.attempts += 1;
         self.backoff = (self.backoff * 2).min(self.policy.max_backoff);
@@ -255,7 +260,8 @@ impl ProductiveClient {
             match self.attempt(&Method::POST, &url, Some(&body)).await {
                 Ok(reply) => {
                     let document = reply.into_document(&Method::POST, &url)?;
-                    return parse_payment(document.get("data").unwrap_or(&Value::Null), invoice_id).map_err(|err| err.context(&request_line));
+                    return parse_payment(document.get("data").unwrap_or(&Value::Null), invoice_id)
+                        .map_err(|err| err.context(&request_line));
                 }
                 Err(Failure::Fatal(err)) => return Err(err),
                 Err(Failure::RateLimited { reset }) => budget.wait_for_rate_limit(&request_line, reset).await?,
@@ -469,7 +475,10 @@ fn parse_payment(resource: &Value, requested_invoice_id: &str) -> Result<Product
     let id = string_value(resource.get("id")).ok_or_else(|| Error::failed("Productive returned a payment without an id"))?;
     let attributes = resource.get("attributes").cloned().unwrap_or(Value::Null);
     let invalid = |name: &str| {
-        Error::failed(format!("Productive returned payment {id} without a valid \"{name}\" attribute: {}", excerpt(&attributes.to_string())))
+        Error::failed(format!(
+            "Productive returned payment {id} without a valid \"{name}\" attribute: {}",
+            excerpt(&attributes.to_string())
+        ))
     };
 
     let amount = attributes.get("amount").and_then(decimal_value).ok_or_else(|| invalid("amount"))?;
@@ -492,9 +501,11 @@ fn parse_invoice(resource: &Value) -> Result<ProductiveInvoice> {
     let id = string_value(resource.get("id")).ok_or_else(|| Error::failed("Productive returned an invoice without an id"))?;
     let attributes = resource.get("attributes").cloned().unwrap_or(Value::Null);
     let money = |name: &str| {
-        attributes.get(name).and_then(decimal_value).map(minor_to_major).ok_or_else(|| {
-            Error::failed(format!("Productive returned invoice {id} without a valid \"{name}\" attribute"))
-        })
+        attributes
+            .get(name)
+            .and_then(decimal_value)
+            .map(minor_to_major)
+            .ok_or_else(|| Error::failed(format!("Productive returned invoice {id} without a valid \"{name}\" attribute")))
     };
     Ok(ProductiveInvoice {
         id: id.clone(),

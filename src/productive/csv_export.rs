@@ -254,7 +254,11 @@ fn record_csv_error(err: csv::Error, file: &str, problems: &mut Vec<Problem>) ->
             Ok(())
         }
         _ => {
-            problems.push(Problem::new(file, line, format!("the record cannot be read as CSV ({err}); export the invoices from Productive again")));
+            problems.push(Problem::new(
+                file,
+                line,
+                format!("the record cannot be read as CSV ({err}); export the invoices from Productive again"),
+            ));
             Ok(())
         }
     }
@@ -344,8 +348,8 @@ impl<'a> Grouper<'a> {
     /// its first record. Equal text is the fast path; otherwise the values are
     /// parsed and compared, so `1.0` and `1.00` agree.
     fn check_head(&mut self, index: usize, row: &mut RowParser, first: &Invoice) {
-        let same_text = self.current == Some(index)
-            && head_columns().zip(&self.current_head).all(|(column, text)| row.text(column) == text.as_str());
+        let same_text =
+            self.current == Some(index) && head_columns().zip(&self.current_head).all(|(column, text)| row.text(column) == text.as_str());
         if same_text {
             return;
         }
@@ -497,7 +501,10 @@ impl<'r> RowParser<'r> {
         }
         let value = parse_date(text);
         if value.is_none() {
-            self.invalid(column, format!("\"{}\" value \"{text}\" is not a date in YYYY-MM-DD form; write it like 2025-01-31", column.name()));
+            self.invalid(
+                column,
+                format!("\"{}\" value \"{text}\" is not a date in YYYY-MM-DD form; write it like 2025-01-31", column.name()),
+            );
         }
         value
     }
@@ -517,7 +524,10 @@ impl<'r> RowParser<'r> {
             "invoice" => Some(DocumentKind::Invoice),
             "credit note" | "credit_note" | "creditnote" => Some(DocumentKind::CreditNote),
             _ => {
-                self.invalid(Column::DocumentType, format!("\"Document type\" value \"{text}\" is unknown; write \"Invoice\" or \"Credit note\""));
+                self.invalid(
+                    Column::DocumentType,
+                    format!("\"Document type\" value \"{text}\" is unknown; write \"Invoice\" or \"Credit note\""),
+                );
                 None
             }
         }

@@ -11,13 +11,7 @@ pub fn parse_decimal(text: &str) -> Option<Decimal> {
     if text.is_empty() || text.contains(['_', ',']) {
         return None;
     }
-    text.parse::<Decimal>().ok().or_else(|| {
-        if text.contains(['e', 'E']) {
-            Decimal::from_scientific(text).ok()
-        } else {
-            None
-        }
-    })
+    text.parse::<Decimal>().ok().or_else(|| if text.contains(['e', 'E']) { Decimal::from_scientific(text).ok() } else { None })
 }
 
 /// Parses an ISO 8601 calendar date, `YYYY-MM-DD` and nothing else.

@@ -249,8 +249,7 @@ impl<'a> Document<'a> {
         let data = resources(data, data_lines);
         let included = resources(included, included_lines);
 
-        let mut document =
-            Document { file, invoices: HashMap::new(), included: HashMap::new(), line_items_by_invoice: HashMap::new() };
+        let mut document = Document { file, invoices: HashMap::new(), included: HashMap::new(), line_items_by_invoice: HashMap::new() };
         for resource in data.iter().chain(&included) {
             let Some(id) = resource.id() else { continue };
             if resource.kind() == "invoices" {
@@ -290,7 +289,11 @@ impl<'a> Document<'a> {
 
     fn read_invoice(&self, value: &'a Value, line: usize, problems: &mut Vec<Problem>) -> Option<Invoice> {
         let Some(object) = value.as_object() else {
-            problems.push(Problem::new(self.file, line, "an element of \"data\" is not an object; use the JSON:API response of GET /invoices"));
+            problems.push(Problem::new(
+                self.file,
+                line,
+                "an element of \"data\" is not an object; use the JSON:API response of GET /invoices",
+            ));
             return None;
         };
         let resource = Resource { object, line };
@@ -303,7 +306,11 @@ impl<'a> Document<'a> {
             return None;
         }
         let Some(id) = resource.id() else {
-            problems.push(Problem::new(self.file, line, "an invoice in \"data\" has no \"id\"; fetch the document from Productive's API again"));
+            problems.push(Problem::new(
+                self.file,
+                line,
+                "an invoice in \"data\" has no \"id\"; fetch the document from Productive's API again",
+            ));
             return None;
         };
 
@@ -387,8 +394,7 @@ impl<'a> Document<'a> {
             None => self.line_items_by_invoice.get(id).cloned().unwrap_or_default(),
         };
 
-        let mut lines: Vec<Line> =
-            items.iter().enumerate().map(|(index, item)| self.read_line(item, index, label, problems)).collect();
+        let mut lines: Vec<Line> = items.iter().enumerate().map(|(index, item)| self.read_line(item, index, label, problems)).collect();
         lines.sort_by_key(|line| line.position);
         lines
     }
@@ -471,7 +477,10 @@ impl Attributes<'_, '_> {
     }
 
     fn missing(&mut self, name: &str) {
-        self.problem(format!("{} has no \"{name}\" attribute; fetch the document from Productive's API again with all attributes", self.label));
+        self.problem(format!(
+            "{} has no \"{name}\" attribute; fetch the document from Productive's API again with all attributes",
+            self.label
+        ));
     }
 
     fn invalid(&mut self, name: &str, value: &Value, expected: &str) {

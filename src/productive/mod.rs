@@ -2,8 +2,8 @@
 //! the API client that records payments on Productive invoices.
 
 pub mod api;
-mod currency;
 pub mod csv_export;
+mod currency;
 mod fields;
 pub mod jsonapi_export;
 pub mod model;
@@ -37,10 +37,7 @@ impl ExportFormat {
         match extension.as_deref() {
             Some("csv") => Ok(ExportFormat::Csv),
             Some("json") => Ok(ExportFormat::JsonApi),
-            _ => Err(Error::usage(format!(
-                "cannot tell the format of {} from its extension; pass --format csv|jsonapi",
-                path.display()
-            ))),
+            _ => Err(Error::usage(format!("cannot tell the format of {} from its extension; pass --format csv|jsonapi", path.display()))),
         }
     }
 }

@@ -67,7 +67,10 @@ impl Checker<'_> {
         let line = invoice.source_line;
 
         if invoice.number.is_empty() {
-            self.report(line, format!("invoice id {} has no invoice number; finalize the invoice in Productive and export again", invoice.productive_id));
+            self.report(
+                line,
+                format!("invoice id {} has no invoice number; finalize the invoice in Productive and export again", invoice.productive_id),
+            );
         }
         if invoice.currency.is_empty() {
             self.report(line, format!("{name} has no currency; set the invoice currency in Productive and export again"));
@@ -128,7 +131,10 @@ impl Checker<'_> {
             );
         }
         if item.discount_percent < Decimal::ZERO || item.discount_percent > Decimal::ONE_HUNDRED {
-            self.report(line, format!("{name} has discount {} %, outside 0 to 100; correct the discount in Productive", item.discount_percent));
+            self.report(
+                line,
+                format!("{name} has discount {} %, outside 0 to 100; correct the discount in Productive", item.discount_percent),
+            );
         }
         if values_parsed {
             self.check_arithmetic(&name, item);
@@ -143,7 +149,10 @@ impl Checker<'_> {
                 Some(tax_name) => format!("tax rate \"{tax_name}\" ({percent} %)"),
                 None => format!("tax rate {percent} %"),
             };
-            self.report(line, format!("{name}: {rate} has no Xero tax type; add \"{percent}\" = \"<Xero TaxType>\" under [mapping.tax_types]"));
+            self.report(
+                line,
+                format!("{name}: {rate} has no Xero tax type; add \"{percent}\" = \"<Xero TaxType>\" under [mapping.tax_types]"),
+            );
         }
         if self.mapping.account_for(item.service_type.as_deref()).is_none() {
             let message = match &item.service_type {
@@ -197,14 +206,18 @@ impl Checker<'_> {
             );
         }
         if item.gross != expected_gross {
-            self.report(line, format!("{name} has gross {}, but net {} + tax {} is {expected_gross}; {fix}", item.gross, item.net, item.tax));
+            self.report(
+                line,
+                format!("{name} has gross {}, but net {} + tax {} is {expected_gross}; {fix}", item.gross, item.net, item.tax),
+            );
         }
     }
 
     fn check_totals(&mut self, name: &str, invoice: &Invoice) {
         let line = invoice.source_line;
         let fix = "correct the invoice in Productive and export again";
-        let sum = |amount: fn(&Line) -> Decimal| invoice.lines.iter().try_fold(Decimal::ZERO, |total, item| total.checked_add(amount(item)));
+        let sum =
+            |amount: fn(&Line) -> Decimal| invoice.lines.iter().try_fold(Decimal::ZERO, |total, item| total.checked_add(amount(item)));
         let sums = [
             ("net", invoice.net, sum(|item| item.net)),
             ("tax", invoice.tax, sum(|item| item.tax)),
@@ -244,7 +257,10 @@ impl Checker<'_> {
             if due_date < invoice.issue_date {
                 self.report(
                     invoice.source_line,
-                    format!("{name} is due on {due_date}, before its issue date {}; correct the due date in Productive", invoice.issue_date),
+                    format!(
+                        "{name} is due on {due_date}, before its issue date {}; correct the due date in Productive",
+                        invoice.issue_date
+                    ),
                 );
             }
         }

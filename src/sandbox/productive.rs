@@ -406,7 +406,8 @@ impl State {
         let matching: Vec<&DoublePayment> =
             self.payments.iter().filter(|payment| invoice_filter.as_ref().is_none_or(|id| &payment.invoice_id == id)).collect();
         let total_pages = matching.len().div_ceil(page_size);
-        let data: Vec<Value> = matching.iter().skip((page_number - 1) * page_size).take(page_size).map(|payment| payment_resource(payment)).collect();
+        let data: Vec<Value> =
+            matching.iter().skip((page_number - 1) * page_size).take(page_size).map(|payment| payment_resource(payment)).collect();
         Reply::json(
             200,
             json!({
@@ -448,7 +449,8 @@ impl State {
         let Some(invoice_currency) = self.invoices.get(&invoice_id).map(|invoice| invoice.currency.clone()) else {
             return invalid("/data/attributes/invoice_id", &format!("invoice {invoice_id} does not exist"));
         };
-        let amount = text(attributes.get("amount")).and_then(|amount| amount.parse::<Decimal>().ok()).filter(|amount| amount.fract().is_zero());
+        let amount =
+            text(attributes.get("amount")).and_then(|amount| amount.parse::<Decimal>().ok()).filter(|amount| amount.fract().is_zero());
         let Some(amount) = amount else {
             return invalid("/data/attributes/amount", "amount must be a whole number of cents");
         };
@@ -458,7 +460,10 @@ impl State {
         };
         let currency = text(attributes.get("currency")).unwrap_or_else(|| invoice_currency.clone());
         if currency != invoice_currency {
-            return invalid("/data/attributes/currency", &format!("currency {currency} differs from the invoice currency {invoice_currency}"));
+            return invalid(
+                "/data/attributes/currency",
+                &format!("currency {currency} differs from the invoice currency {invoice_currency}"),
+            );
         }
 
         let payment = self.add_payment(
