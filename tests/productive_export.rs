@@ -627,3 +627,31 @@ fn problem_display_is_file_line_message() {
     );
     assert_eq!(export.problems.len(), 5, "{:#?}", problem_lines(&export));
 }
+
+#[test]
+fn csv_empty_file_reported_on_line_1() {
+    let export = read_csv_text("", &fixture_mapping());
+    assert!(export.invoices.is_empty());
+    assert_eq!(problem_lines(&export), vec!["invoices.csv:1: the file has no header row; export the invoices from Productive again"]);
+}
+
+#[test]
+fn csv_invalid_utf8_record_reported() {
+    let text = std::fs::read_to_string(CSV_FIXTURE).unwrap();
+    let mut bytes = Vec::new();
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        if index == 4 {
+            bytes.extend_from_slice(&line.as_bytes()[..20]);
+            bytes.push(0xFF);
+            bytes.extend_from_slice(&line.as_bytes()[20..]);
+        } else {
+            bytes.extend_from_slice(line.as_bytes());
+        }
+    }
+    let export = read_csv_export(bytes.as_slice(), "invoices.csv", &fixture_mapping()).unwrap();
+
+    let problems = problem_lines(&export);
+    assert!(problems[0].starts_with("invoices.csv:5: the record is not valid UTF-8 text"), "{problems:#?}");
+    assert_eq!(export.invoices.len(), 25);
+    assert_eq!(find(&export, "INV-2025-0102").lines.len(), 2);
+}

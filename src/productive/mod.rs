@@ -5,7 +5,7 @@ pub mod api;
 pub mod csv_export;
 mod currency;
 mod fields;
-pub mod jsonapi_export;
+mod jsonapi_export;
 pub mod model;
 pub mod money;
 pub mod validate;
