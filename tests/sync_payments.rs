@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::*;
 use rust_decimal::Decimal;
 use serde_json::Value;
-use xerosync::sandbox::productive::{ProductiveDouble, ProductiveDoubleConfig};
+use xerosync::sandbox::productive::{Fault as ProductiveFault, ProductiveDouble, ProductiveDoubleConfig};
 use xerosync::sandbox::xero::{Fault, FaultAction};
 
 const CSV: &str = "tests/fixtures/invoices.csv";
@@ -62,8 +62,8 @@ fn invoice<'a>(report: &'a Value, number: &str) -> &'a Value {
     report["invoices"].as_array().unwrap().iter().find(|i| i["number"] == number).unwrap_or_else(|| panic!("{number} not in the report: {report}"))
 }
 
-fn productive_payments_of(month: &Month, invoice_id: &str) -> Vec<Value> {
-    month.productive.payments().into_iter().filter(|p| p["invoice_id"].as_str() == Some(invoice_id) || p["invoice_id"] == invoice_id.parse::<i64>().unwrap_or(-1)).collect()
+fn productive_payments_of(month: &Month, invoice_id: &str) -> Vec<xerosync::sandbox::productive::DoublePayment> {
+    month.productive.payments().into_iter().filter(|p| p.invoice_id == invoice_id).collect()
 }
 
 #[test]
@@ -92,8 +92,12 @@ fn full_partial_and_no_payment() {
 
     let recorded = productive_payments_of(&month, "880101");
     assert_eq!(recorded.len(), 1);
-    assert_eq!(recorded[0]["external_id"], full.as_str());
-    assert_eq!(productive_payments_of(&month, "880103")[0]["external_id"], part.as_str());
+    assert_eq!(recorded[0].external_id.as_deref(), Some(full.as_str()));
+    assert_eq!(recorded[0].amount, dec("9684.38"));
+    assert_eq!(recorded[0].paid_on.to_string(), "2025-02-03");
+    let partial = productive_payments_of(&month, "880103");
+    assert_eq!(partial[0].external_id.as_deref(), Some(part.as_str()));
+    assert_eq!(partial[0].amount, dec("5000.00"));
     month.env.assert_no_secrets_leaked();
     for output in [stdout(&output), stderr(&output)] {
         assert!(!output.contains(PRODUCTIVE_TOKEN), "the Productive token leaked");
@@ -153,13 +157,14 @@ fn failed_run_keeps_watermark() {
 
     std::thread::sleep(Duration::from_millis(1100));
     month.env.xero.add_payment(&tenant, "INV-2025-0104", dec("2772.50"), "2025-02-20".parse().unwrap(), "BANK-4");
-    month.productive.inject_status(503, 50);
+    for _ in 0..50 {
+        month.productive.inject(ProductiveFault::ServiceUnavailable);
+    }
     let failed = payments_run(&month);
     assert_exit(&failed, 75, "run with Productive down");
     assert_eq!(watermark(&state_file), before, "the watermark moved after a failed run");
     assert!(productive_payments_of(&month, "880104").is_empty());
 
-    month.productive.clear_faults();
     let output = payments_run(&month);
 
     assert_success(&output, "run after recovery");
@@ -205,7 +210,7 @@ fn lost_productive_response_records_once() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
     month.env.xero.add_payment(&tenant, "INV-2025-0101", dec("9684.38"), "2025-02-03".parse().unwrap(), "BANK-1");
-    month.productive.inject_drop_after_commit("POST", "/payments", 1);
+    month.productive.inject(ProductiveFault::DropAfterCommit);
 
     let output = payments_run(&month);
 

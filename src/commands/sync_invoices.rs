@@ -14,7 +14,7 @@ use crate::commands::{print_json, Context};
 use crate::error::{Error, Kind, Result};
 use crate::fsutil::FileLock;
 use crate::productive::model::{DocumentKind, Invoice};
-use crate::productive::{read_export, validate, ExportFormat};
+use crate::productive::{read_export, ExportFormat};
 use crate::sync::invoices::{self as plan, DocumentReport, Outcome, BATCH_SIZE};
 use crate::sync::state::SyncState;
 
@@ -29,8 +29,8 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
         None => ExportFormat::from_path_extension(&args.export)?,
     };
     let export = read_export(&args.export, format, mapping)?;
+    // The reader has already validated the file; only the mapping checks remain.
     let mut problems = export.problems;
-    problems.extend(validate::validate(&file, &export.invoices, mapping));
     problems.extend(plan::mapping_problems(&file, &export.invoices, mapping));
     if !problems.is_empty() {
         problems.sort_by_key(|p| p.line);

@@ -199,19 +199,12 @@ async fn write_back(
             Some(found) => (found.id.clone(), "already_in_productive"),
             None => {
                 let note = format!("Xero payment {}{}", payment.payment_id, payment.reference.as_ref().map(|r| format!(", reference {r}")).unwrap_or_default());
-                match productive.create_payment(&report.productive_id, amount, &currency, date, &note, &payment.payment_id).await {
-                    Ok(created) => (created.id, "created"),
-                    Err(err) if err.kind == crate::error::Kind::Temporary => {
-                        // The response may have been lost after Productive
-                        // stored the payment: look before reporting a failure.
-                        let again = productive.list_payments(&report.productive_id).await?;
-                        match again.iter().find(|p| p.external_id.as_deref() == Some(payment.payment_id.as_str())) {
-                            Some(found) => (found.id.clone(), "created"),
-                            None => return Err(err),
-                        }
-                    }
-                    Err(err) => return Err(err),
-                }
+                // The client checks for the external_id before any retry, so
+                // a lost response cannot record the payment twice.
+                let created = productive
+                    .create_payment(&report.productive_id, amount, &currency, date, Some(&note), Some(&payment.payment_id))
+                    .await?;
+                (created.id, "created")
             }
         };
 
