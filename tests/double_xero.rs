@@ -311,7 +311,7 @@ async fn consent_deny_and_wrong_state() {
 #[tokio::test]
 async fn refresh_rotates_and_honours_grace() {
     let double = start(DoubleConfig {
-        refresh_grace: Duration::from_millis(400),
+        refresh_grace: Duration::from_secs(1),
         ..DoubleConfig::default()
     });
     let tokens = connect(&double).await;
@@ -335,7 +335,7 @@ async fn refresh_rotates_and_honours_grace() {
         "the old token works within the grace period"
     );
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let late = refresh(&double, &tokens.refresh).await;
     assert_eq!(late.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -687,7 +687,7 @@ async fn concurrency_limit_rejects_extra_calls() {
         method: Some("GET".into()),
         path_prefix: "/api.xro/2.0/Organisation".into(),
         times: 6,
-        action: FaultAction::Delay(Duration::from_millis(400)),
+        action: FaultAction::Delay(Duration::from_secs(1)),
     });
 
     let calls = (0..6).map(|_| api(&double, &tokens.access, Method::GET, "Organisation").send());
@@ -1632,4 +1632,183 @@ fn sandbox_config_is_accepted_by_xerosync() {
         Some("OUTPUT2")
     );
     assert_eq!(settings.mapping.account_for(None), Some("200"));
+}
+
+#[tokio::test]
+async fn post_by_id_updates_and_checks_lifecycle() {
+    let double = start(DoubleConfig::default());
+    let tokens = connect(&double).await;
+    let mut draft = invoice("INV-1", "Acme");
+    draft["Status"] = json!("DRAFT");
+    let body: Value = put_invoices(&double, &tokens.access, "", vec![draft])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = body["Invoices"][0]["InvoiceID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = body["Invoices"][0]["UpdatedDateUTC"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let update = json!({"Invoices": [{"Reference": "PO-9", "LineItems": [
+        {"Description": "Workshop", "Quantity": 2, "UnitAmount": 500, "AccountCode": "260", "TaxType": "OUTPUT"}
+    ]}]});
+    let response = api(
+        &double,
+        &tokens.access,
+        Method::POST,
+        &format!("Invoices/{id}"),
+    )
+    .json(&update)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let updated = &body["Invoices"][0];
+    assert_eq!(updated["InvoiceID"], id.as_str());
+    assert_eq!(updated["Reference"], "PO-9");
+    assert_eq!(updated["Total"].to_string(), "1130.00");
+    assert_eq!(
+        updated["LineItems"].as_array().unwrap().len(),
+        1,
+        "omitted lines are deleted"
+    );
+    assert_ne!(updated["UpdatedDateUTC"].as_str().unwrap(), before);
+
+    let void_draft = api(
+        &double,
+        &tokens.access,
+        Method::POST,
+        &format!("Invoices/{id}?summarizeErrors=false"),
+    )
+    .json(&json!({"Invoices": [{"Status": "VOIDED"}]}))
+    .send()
+    .await
+    .unwrap();
+    let body: Value = void_draft.json().await.unwrap();
+    assert_eq!(
+        body["Invoices"][0]["StatusAttributeString"], "ERROR",
+        "a draft is deleted, not voided"
+    );
+
+    let unknown = api(
+        &double,
+        &tokens.access,
+        Method::POST,
+        "Invoices/00000000-0000-0000-0000-000000000000",
+    )
+    .json(&json!({"Invoices": [{"Reference": "x"}]}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn contact_id_with_new_name_renames_contact() {
+    let double = start(DoubleConfig::default());
+    let tokens = connect(&double).await;
+    let tenant = double.default_tenant_id();
+    let contact_id = double.add_contact(&tenant, "Acme Ltd", None, false);
+
+    let mut renamed = invoice("INV-1", "ignored");
+    renamed["Contact"] = json!({"ContactID": contact_id, "Name": "Acme Group"});
+    let response = put_invoices(&double, &tokens.access, "", vec![renamed]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let contacts = double.contacts(&tenant);
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(contacts[0]["Name"], "Acme Group");
+    assert_eq!(contacts[0]["IsCustomer"], true);
+
+    let mut missing = invoice("INV-2", "ignored");
+    missing["Contact"] = json!({"ContactID": "00000000-0000-0000-0000-000000000000"});
+    let response = put_invoices(&double, &tokens.access, "", vec![missing]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn invoices_where_order_and_statuses() {
+    let double = start(DoubleConfig::default());
+    let tokens = connect(&double).await;
+    let tenant = double.default_tenant_id();
+    let acme = double.add_contact(&tenant, "Acme", None, false);
+    let mut draft = invoice("INV-2", "Beta");
+    draft["Status"] = json!("DRAFT");
+    let mut for_acme = invoice("INV-3", "ignored");
+    for_acme["Contact"] = json!({"ContactID": acme});
+    put_invoices(
+        &double,
+        &tokens.access,
+        "",
+        vec![invoice("INV-1", "Beta"), draft, for_acme],
+    )
+    .await;
+
+    let numbers = |query: &'static str| {
+        let request = api(
+            &double,
+            &tokens.access,
+            Method::GET,
+            &format!("Invoices?{query}"),
+        );
+        async move {
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            numbers_of(body["Invoices"].as_array().unwrap(), "InvoiceNumber")
+        }
+    };
+    assert_eq!(numbers("Statuses=DRAFT").await, ["INV-2"]);
+    assert_eq!(
+        numbers("order=InvoiceNumber%20DESC").await,
+        ["INV-3", "INV-2", "INV-1"]
+    );
+    let by_contact = format!("where=Contact.ContactID%3D%3DGUID(%22{acme}%22)");
+    let body: Value = api(
+        &double,
+        &tokens.access,
+        Method::GET,
+        &format!("Invoices?{by_contact}"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        numbers_of(body["Invoices"].as_array().unwrap(), "InvoiceNumber"),
+        ["INV-3"]
+    );
+    assert_eq!(
+        numbers("where=Status%3D%3D%22AUTHORISED%22%20%26%26%20Total%3E9000").await,
+        ["INV-1", "INV-3"]
+    );
+    assert_eq!(numbers("searchTerm=inv-2").await, ["INV-2"]);
+}
+
+#[tokio::test]
+async fn validation_errors_render_as_xml_without_accept_json() {
+    let double = start(DoubleConfig::default());
+    let tokens = connect(&double).await;
+    let mut bad = invoice("INV-1", "Acme");
+    bad.as_object_mut().unwrap().remove("DueDate");
+    let response = client()
+        .put(format!("{}/api.xro/2.0/Invoices", double.api_url()))
+        .bearer_auth(&tokens.access)
+        .header("xero-tenant-id", double.default_tenant_id())
+        .json(&json!({"Invoices": [bad]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("<ApiException"));
+    assert!(text.contains("<ErrorNumber>10</ErrorNumber>"));
+    assert!(text.contains("The document DueDate field must be specified"));
 }
