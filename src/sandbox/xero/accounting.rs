@@ -326,6 +326,8 @@ pub(crate) fn handle(shared: &Shared, incoming: &Incoming, delay: Option<Duratio
     }
 }
 
+/// Builds Xero's 403 for a `xero-tenant-id` that is missing, unknown or no
+/// longer connected.
 fn forbidden() -> Reply {
     let body = json!({
         "Type": null,

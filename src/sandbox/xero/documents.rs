@@ -1098,6 +1098,7 @@ fn compute_totals(document: &mut Document) {
 
 /// Checks the rules that span the whole element.
 fn validate(books: &Books, document: &Document, names: &Names, errors: &mut Vec<String>) {
+    // Xero approves an invoice only with a due date.
     if document.kind == DocKind::Invoice
         && document.status == "AUTHORISED"
         && document.due_date.is_none()

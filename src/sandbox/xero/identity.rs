@@ -147,6 +147,7 @@ fn authorize(state: &mut State, incoming: &Incoming) -> Reply {
     if scopes.is_empty() || !all_known {
         return redirect_error("invalid_scope");
     }
+    // A PKCE app must send a challenge, and Xero supports only S256.
     if param("code_challenge").is_empty() || param("code_challenge_method") != "S256" {
         return redirect_error("invalid_request");
     }
@@ -385,6 +386,8 @@ fn issue_tokens(state: &mut State, grant_id: &str) -> Reply {
     let lifetime = state.config.access_token_lifetime;
     let grant = &state.auth.grants[grant_id];
     let scope = grant.scopes.join(" ");
+    // Xero issues a refresh token only for `offline_access`, and never to a
+    // custom connection.
     let wants_refresh =
         grant.owner == ConnectionOwner::User && grant.scopes.iter().any(|s| s == "offline_access");
 
