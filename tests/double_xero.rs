@@ -1618,6 +1618,7 @@ fn sandbox_config_is_accepted_by_xerosync() {
     let overrides = xerosync::config::Overrides {
         config: Some(path),
         profile: None,
+        home: Some(folder.path().to_path_buf()),
     };
     let settings = xerosync::config::Settings::load(&overrides).expect("the sandbox config loads");
     assert_eq!(settings.client_id.as_deref(), Some("SANDBOXCLIENT"));

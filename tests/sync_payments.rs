@@ -201,7 +201,8 @@ fn crash_before_state_saved_records_once() {
 
     assert_success(&output, "run after the crash");
     assert_eq!(productive_payments_of(&month, "880101").len(), 1, "the payment was recorded twice");
-    let recorded = &invoice(&json(&output), "INV-2025-0101")["productive"]["recorded"];
+    let report = json(&output);
+    let recorded = &invoice(&report, "INV-2025-0101")["productive"]["recorded"];
     assert_eq!(recorded[0]["how"], "already_in_productive", "{recorded}");
 }
 

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -29,7 +29,7 @@ pub struct TestEnv {
     pub home: TempDir,
     pub xero: XeroDouble,
     pub redirect_uri: String,
-    outputs: RefCell<Vec<String>>,
+    outputs: Mutex<Vec<String>>,
 }
 
 /// A port that was free a moment ago, for the redirect URI.
@@ -49,7 +49,7 @@ impl TestEnv {
         let mut config = DoubleConfig { client_id: CLIENT_ID.into(), redirect_uris: vec![redirect_uri.clone()], ..DoubleConfig::default() };
         adjust(&mut config);
         let xero = XeroDouble::start(config).expect("the Xero double starts");
-        let env = TestEnv { home: tempfile::tempdir().unwrap(), xero, redirect_uri, outputs: RefCell::new(Vec::new()) };
+        let env = TestEnv { home: tempfile::tempdir().unwrap(), xero, redirect_uri, outputs: Mutex::new(Vec::new()) };
         env.write_config("");
         env.write_browser_script();
         env
@@ -112,8 +112,8 @@ impl TestEnv {
 
     pub fn run_with(&self, command: &mut Command) -> Output {
         let output = command.output().unwrap();
-        self.outputs.borrow_mut().push(String::from_utf8_lossy(&output.stdout).into_owned());
-        self.outputs.borrow_mut().push(String::from_utf8_lossy(&output.stderr).into_owned());
+        self.outputs.lock().unwrap().push(String::from_utf8_lossy(&output.stdout).into_owned());
+        self.outputs.lock().unwrap().push(String::from_utf8_lossy(&output.stderr).into_owned());
         output
     }
 
@@ -154,7 +154,7 @@ impl TestEnv {
     /// Asserts that no output so far contains a token, code, verifier or secret.
     pub fn assert_no_secrets_leaked(&self) {
         let secrets = self.secrets_seen();
-        for output in self.outputs.borrow().iter() {
+        for output in self.outputs.lock().unwrap().iter() {
             for prefix in ["sbx_at_", "sbx_rt_", "sbx_code_"] {
                 assert!(!output.contains(prefix), "output contains a token with prefix {prefix}:\n{output}");
             }

@@ -18,6 +18,8 @@ pub(crate) struct Books {
     pub idempotency: HashMap<String, StoredReply>,
     pub last_invoice_number: u32,
     pub last_credit_note_number: u32,
+    /// The base currency first, then the currencies the organisation added.
+    pub currencies: Vec<String>,
 }
 
 pub(crate) struct StoredReply {
@@ -162,6 +164,7 @@ impl Books {
             idempotency: HashMap::new(),
             last_invoice_number: 0,
             last_credit_note_number: 0,
+            currencies: vec!["EUR".into(), "GBP".into(), "USD".into()],
         }
     }
 

@@ -442,6 +442,73 @@ default_account_code = "200"
         })
     }
 
+    /// Adds an approved invoice with a given InvoiceID, as if it had been
+    /// copied to Xero before (by hand or by another tool): one line of
+    /// `total` without tax, on account 200, for a contact named after the
+    /// invoice number. Returns the InvoiceID.
+    ///
+    /// Panics if the tenant is unknown or the number is already in use.
+    pub fn insert_existing_invoice(&self, tenant_id: &str, invoice_number: &str, invoice_id: &str, currency: &str, total: Decimal) -> String {
+        self.with_books(tenant_id, |books, now| {
+            assert!(
+                books.document_index_by_number(DocKind::Invoice, invoice_number).is_none(),
+                "invoice {invoice_number} already exists in tenant {tenant_id}"
+            );
+            let contact_id = uuid::Uuid::new_v4().to_string();
+            books.contacts.push(Contact {
+                id: contact_id.clone(),
+                name: format!("Customer of {invoice_number}"),
+                contact_number: None,
+                account_number: None,
+                email: None,
+                first_name: None,
+                last_name: None,
+                tax_number: None,
+                status: "ACTIVE".into(),
+                is_customer: true,
+                is_supplier: false,
+                updated: now,
+            });
+            books.documents.push(books::Document {
+                kind: DocKind::Invoice,
+                id: invoice_id.to_string(),
+                doc_type: "ACCREC".into(),
+                number: invoice_number.to_string(),
+                contact_id,
+                date: now.date_naive(),
+                due_date: Some(now.date_naive() + chrono::Duration::days(30)),
+                status: "AUTHORISED".into(),
+                line_amount_types: "NoTax".into(),
+                lines: vec![books::Line {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    description: Some("Copied to Xero earlier".into()),
+                    quantity: Decimal::ONE,
+                    unit_amount: total,
+                    item_code: None,
+                    account_code: Some("200".into()),
+                    tax_type: Some("NONE".into()),
+                    tax_amount: Decimal::ZERO,
+                    line_amount: total,
+                    discount_rate: None,
+                    discount_amount: None,
+                }],
+                sub_total: total,
+                total_tax: Decimal::ZERO,
+                total,
+                currency_code: currency.to_string(),
+                currency_rate: Decimal::ONE,
+                reference: None,
+                branding_theme_id: None,
+                url: None,
+                amount_paid: Decimal::ZERO,
+                amount_credited: Decimal::ZERO,
+                fully_paid_on: None,
+                updated: now,
+            });
+            invoice_id.to_string()
+        })
+    }
+
     /// Deletes a payment the way Xero shows it: the payment stays with
     /// Status `DELETED`, and the invoice's amounts and status are restored.
     ///
