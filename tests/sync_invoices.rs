@@ -171,23 +171,43 @@ fn existing_contact_matched_by_name() {
 }
 
 #[test]
-fn archived_and_duplicate_contacts_reported() {
+fn archived_contact_reported() {
     let env = ready();
     let tenant = env.xero.default_tenant_id();
     env.xero.add_contact(&tenant, "Northwind Ledger LLC", None, true);
-    env.xero.add_contact(&tenant, "Bluefin Outfitters Inc.", Some("B1"), false);
-    env.xero.add_contact(&tenant, "bluefin outfitters inc.", Some("B2"), false);
 
     let output = env.run(&["sync", "invoices", CSV, "--json"]);
 
-    assert_exit(&output, 1, "sync with contact problems");
+    assert_exit(&output, 1, "sync with an archived contact");
     let report = json(&output);
     let outcome = |number: &str| report["invoices"].as_array().unwrap().iter().find(|i| i["number"] == number).unwrap().clone();
     assert_eq!(outcome("INV-2025-0107")["outcome"], "skipped");
-    assert!(outcome("INV-2025-0107")["messages"].to_string().contains("archived"));
-    assert_eq!(outcome("INV-2025-0103")["outcome"], "skipped");
-    assert!(outcome("INV-2025-0103")["messages"].to_string().contains("2 active contacts"));
+    assert!(outcome("INV-2025-0107")["messages"].to_string().contains("archived"), "{}", outcome("INV-2025-0107"));
     assert_eq!(outcome("INV-2025-0101")["outcome"], "created");
+    let archived_copies = env.xero.contacts(&tenant).iter().filter(|c| c["Name"] == "Northwind Ledger LLC").count();
+    assert_eq!(archived_copies, 1, "a second Northwind contact was created next to the archived one");
+}
+
+#[test]
+fn duplicate_contact_numbers_reported() {
+    let env = ready();
+    let tenant = env.xero.default_tenant_id();
+    let config = std::fs::read_to_string(env.config_path()).unwrap().replace("[mapping]\n", "[mapping]\ncontact_number = \"client_code\"\n");
+    std::fs::write(env.config_path(), config).unwrap();
+    env.xero.add_contact(&tenant, "Bluefin (US)", Some("BFO"), false);
+    env.xero.add_contact(&tenant, "Bluefin (Canada)", Some("BFO"), false);
+    let northwind = env.xero.add_contact(&tenant, "Northwind, by code", Some("NWL"), false);
+
+    let output = env.run(&["sync", "invoices", CSV, "--json"]);
+
+    assert_exit(&output, 1, "sync with duplicate contact numbers");
+    let report = json(&output);
+    let outcome = |number: &str| report["invoices"].as_array().unwrap().iter().find(|i| i["number"] == number).unwrap().clone();
+    assert_eq!(outcome("INV-2025-0103")["outcome"], "skipped");
+    assert!(outcome("INV-2025-0103")["messages"].to_string().contains("2 active contacts"), "{}", outcome("INV-2025-0103"));
+    let invoices = env.xero.invoices(&tenant);
+    let by_code = invoices.iter().find(|i| i["InvoiceNumber"] == "INV-2025-0107").unwrap();
+    assert_eq!(by_code["Contact"]["ContactID"], northwind.as_str(), "not matched by contact number");
 }
 
 #[test]
@@ -273,7 +293,7 @@ fn two_rejected_others_created() {
     let changed: String = csv
         .lines()
         .map(|line| {
-            if line.starts_with("880111,") || line.starts_with("880119,") {
+            if line.starts_with("880111,") || line.starts_with("880120,") {
                 line.replace(",USD,", ",CHF,")
             } else {
                 line.to_string()
@@ -323,7 +343,6 @@ fn dry_run_offline_validates() {
 #[test]
 fn unknown_tax_type_caught_before_writes() {
     let env = ready();
-    env.write_config("");
     let config = std::fs::read_to_string(env.config_path()).unwrap().replace("\"13\" = \"OUTPUT\"", "\"13\" = \"OUTPUT9\"");
     std::fs::write(env.config_path(), config).unwrap();
 

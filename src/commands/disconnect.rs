@@ -1,8 +1,6 @@
 //! `xerosync disconnect`: revoke at Xero, remove the connection, delete tokens.
 
-use oauth2::{RefreshToken, StandardRevocableToken};
-
-use crate::auth::oauth::{identity_http_client, oauth_client};
+use crate::auth::oauth::identity_http_client;
 use crate::auth::session::Session;
 use crate::auth::store::open_store;
 use crate::auth::tokens::{load_token_set, xero_key, GrantKind};
@@ -44,14 +42,25 @@ pub async fn run(context: &Context, args: DisconnectArgs) -> Result<i32> {
         let current = client.session().snapshot().await;
         if current.grant == GrantKind::AuthorizationCode {
             if let Some(refresh_token) = &current.refresh_token {
-                let oauth = oauth_client(settings, &current.client_id, None);
-                let revocation = oauth
-                    .revoke_token(StandardRevocableToken::RefreshToken(RefreshToken::new(refresh_token.expose().to_string())))
-                    .map_err(|err| Error::config(format!("cannot revoke the token: {err}")))?;
-                if let Err(err) = revocation.request_async(&identity_http_client()?).await {
-                    return Err(Error::temporary(format!(
-                        "revoking the refresh token at Xero failed ({err}); the tokens are still stored. Run again later, or use --local-only to delete them here only"
-                    )));
+                // Xero's revocation endpoint takes the refresh token in a form
+                // (RFC 7009); the oauth2 crate would insist on https, which the
+                // local test double does not use.
+                let form = [("token", refresh_token.expose()), ("token_type_hint", "refresh_token"), ("client_id", current.client_id.as_str())];
+                let response = identity_http_client()?.post(settings.endpoints.revoke_url.clone()).form(&form).send().await;
+                match response {
+                    Ok(response) if response.status().is_success() => {}
+                    Ok(response) => {
+                        return Err(Error::temporary(format!(
+                            "Xero's revocation endpoint answered HTTP {}; the tokens are still stored. Run again later, or use --local-only to delete them here only",
+                            response.status().as_u16()
+                        )))
+                    }
+                    Err(err) => {
+                        return Err(Error::temporary(format!(
+                            "revoking the refresh token at Xero failed ({}); the tokens are still stored. Run again later, or use --local-only to delete them here only",
+                            crate::xero::http::describe_reqwest_error(&err)
+                        )))
+                    }
                 }
             }
         }

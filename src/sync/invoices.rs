@@ -408,6 +408,21 @@ pub async fn create_contacts(
                     state.contacts.insert(client_key(productive_client), contact.contact_id.clone());
                     resolved.insert(client_key(productive_client), Ok(contact.contact_id));
                 }
+                _ if messages.iter().any(|m| m.contains("already assigned to another contact")) => {
+                    // Xero's `where` on Name may compare case or spaces
+                    // differently than xerosync's matching; its searchTerm
+                    // ignores case, so look again before giving up.
+                    let found = api::search_contacts(client, productive_client.name.trim()).await?;
+                    let wanted = normalized_name(&productive_client.name);
+                    let matches: Vec<&Contact> = found.iter().filter(|c| normalized_name(&c.name) == wanted).collect();
+                    let result = decide(productive_client, &matches, "name").unwrap_or_else(|| {
+                        Err(format!("Xero rejected the new contact \"{}\": {}", productive_client.name, messages.join("; ")))
+                    });
+                    if let Ok(contact_id) = &result {
+                        state.contacts.insert(client_key(productive_client), contact_id.clone());
+                    }
+                    resolved.insert(client_key(productive_client), result);
+                }
                 _ => {
                     resolved.insert(
                         client_key(productive_client),

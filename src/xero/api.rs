@@ -221,6 +221,19 @@ pub async fn find_contacts(client: &XeroClient, field: &str, values: &[String]) 
     Ok(found)
 }
 
+/// Searches contacts with Xero's case-insensitive `searchTerm` (Name,
+/// names, ContactNumber, email), archived ones included.
+pub async fn search_contacts(client: &XeroClient, term: &str) -> Result<Vec<Contact>> {
+    let request = ApiRequest::get(format!("{ACCOUNTING}/Contacts"))
+        .query("searchTerm", term.to_string())
+        .query("includeArchived", "true")
+        .query("summaryOnly", "true")
+        .query("page", "1")
+        .query("pageSize", MAX_PAGE_SIZE.to_string());
+    let response = client.send(&request).await?;
+    Ok(list(&response.body, "Contacts").iter().filter_map(parse_contact).collect())
+}
+
 /// Looks up contacts by ContactID (archived included).
 pub async fn contacts_by_id(client: &XeroClient, ids: &[String]) -> Result<Vec<Contact>> {
     let mut found = Vec::new();
