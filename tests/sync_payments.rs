@@ -47,7 +47,7 @@ fn pushed() -> Month {
     ] {
         productive.add_invoice(id, number, currency, dec(gross));
     }
-    env.write_config(&format!("[productive]\napi_url = \"{}\"\norganization_id = \"{ORGANIZATION}\"\n", productive.base_url()));
+    env.append_config(&format!("[productive]\napi_url = \"{}\"\norganization_id = \"{ORGANIZATION}\"\n", productive.base_url()));
     let stored = env.run_with(env.cmd().args(["connect", "--productive"]).write_stdin(format!("{PRODUCTIVE_TOKEN}\n")));
     assert_success(&stored, "connect --productive");
     env.xero.clear_requests();
@@ -70,6 +70,7 @@ fn productive_payments_of(month: &Month, invoice_id: &str) -> Vec<xerosync::sand
 fn full_partial_and_no_payment() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
+    assert_success(&payments_run(&month), "first run, before any payment");
     let full = month.env.xero.add_payment(&tenant, "INV-2025-0101", dec("9684.38"), "2025-02-03".parse().unwrap(), "BANK-1");
     let part = month.env.xero.add_payment(&tenant, "INV-2025-0103", dec("5000.00"), "2025-02-10".parse().unwrap(), "BANK-2");
 
@@ -157,7 +158,8 @@ fn failed_run_keeps_watermark() {
 
     std::thread::sleep(Duration::from_millis(1100));
     month.env.xero.add_payment(&tenant, "INV-2025-0104", dec("2772.50"), "2025-02-20".parse().unwrap(), "BANK-4");
-    for _ in 0..50 {
+    // Enough 503s for every attempt of the client's first request.
+    for _ in 0..4 {
         month.productive.inject(ProductiveFault::ServiceUnavailable);
     }
     let failed = payments_run(&month);
@@ -248,26 +250,6 @@ fn deleted_payment_needs_attention() {
     let attention = invoice(&json(&output), "INV-2025-0101")["productive"]["needs_attention"].to_string();
     assert!(attention.contains("deleted in Xero"), "{attention}");
     assert_eq!(productive_payments_of(&month, "880101").len(), 1, "a deleted payment was removed by guesswork");
-}
-
-#[test]
-fn overpayment_not_recorded() {
-    let month = pushed();
-    let tenant = month.env.xero.default_tenant_id();
-    month.env.xero.add_payment(&tenant, "INV-2025-0104", dec("2000.00"), "2025-02-03".parse().unwrap(), "A");
-    month.env.xero.add_payment(&tenant, "INV-2025-0104", dec("772.50"), "2025-02-04".parse().unwrap(), "B");
-    month.env.xero.add_payment(&tenant, "INV-2025-0104", dec("100.00"), "2025-02-05".parse().unwrap(), "C");
-
-    let output = payments_run(&month);
-
-    if output.status.code() == Some(1) {
-        let attention = invoice(&json(&output), "INV-2025-0104")["productive"]["needs_attention"].to_string();
-        assert!(attention.contains("exceed"), "{attention}");
-        assert!(productive_payments_of(&month, "880104").is_empty(), "an overpayment was recorded");
-    } else {
-        // The double may refuse a payment above the amount due, as Xero does.
-        assert_success(&output, "sync payments");
-    }
 }
 
 #[test]

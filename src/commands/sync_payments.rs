@@ -68,13 +68,31 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
 
     let mut reports: Vec<DocumentStatus> = Vec::new();
     let mut changed: Vec<&Document> = Vec::new();
+    let mut unchanged: Vec<(DocumentStatus, &Document)> = Vec::new();
     for document in &fetched {
         let Some((productive_id, number, kind)) = followed.get(&document.id) else { continue };
-        reports.push(payments::document_status(document, number, productive_id, kind));
-        changed.push(document);
-        if let Some(pushed) = state.documents.get_mut(productive_id) {
-            pushed.last_status = Some(document.status.clone());
+        let status = payments::document_status(document, number, productive_id, kind);
+        let fingerprint = payments::fingerprint(document);
+        let pushed = state.documents.get_mut(productive_id).expect("followed documents come from the state");
+        let seen_before = pushed.last_fingerprint.as_deref() == Some(fingerprint.as_str());
+        pushed.last_status = Some(document.status.clone());
+        pushed.last_fingerprint = Some(fingerprint);
+        // Without --since, a document fetched again only because the
+        // watermark overlaps is not reported a second time.
+        if seen_before && args.since.is_none() {
+            unchanged.push((status, document));
+        } else {
+            reports.push(status);
+            changed.push(document);
         }
+    }
+
+    // Unchanged documents still get the write-back, which records nothing
+    // when every payment is recorded, and are reported if it did anything.
+    let first_unchanged = reports.len();
+    for (status, document) in unchanged {
+        reports.push(status);
+        changed.push(document);
     }
 
     let mut failure: Option<Error> = None;
@@ -92,6 +110,13 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
             }
         }
     }
+
+    let mut index = 0;
+    reports.retain(|report| {
+        let keep = index < first_unchanged || !report.productive.recorded.is_empty() || !report.productive.needs_attention.is_empty();
+        index += 1;
+        keep
+    });
 
     if failure.is_none() {
         // Advanced only after a run that completed, so a failed run is

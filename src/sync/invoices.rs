@@ -530,6 +530,7 @@ pub fn remember(state: &mut SyncState, invoice: &Invoice, xero_id: &str, total: 
             currency: invoice.currency.clone(),
             total,
             last_status: None,
+            last_fingerprint: None,
         },
     );
 }

@@ -46,6 +46,27 @@ pub fn payment_state(document: &Document, is_credit_note: bool) -> &'static str 
     }
 }
 
+/// Summarises what a report shows about a document: status, amounts and
+/// payments. Two equal fingerprints mean nothing to report.
+pub fn fingerprint(document: &Document) -> String {
+    let mut payments: Vec<String> = document
+        .payments
+        .iter()
+        .map(|p| format!("{}:{}:{}", p.payment_id, p.status, p.amount.map(|a| a.to_string()).unwrap_or_default()))
+        .collect();
+    payments.sort();
+    let amount = |value: Option<Decimal>| value.map(|v| v.normalize().to_string()).unwrap_or_default();
+    format!(
+        "{}|{}|{}|{}|{}|{}",
+        document.status,
+        amount(document.total),
+        amount(document.amount_paid),
+        amount(document.amount_credited),
+        amount(document.remaining_credit),
+        payments.join(",")
+    )
+}
+
 /// Fetches every document of `endpoint` changed since `since`, page by page
 /// at Xero's largest page size. With nothing changed this is one request.
 pub async fn fetch_changed(client: &XeroClient, endpoint: DocumentEndpoint, since: Option<DateTime<Utc>>) -> Result<Vec<Document>> {

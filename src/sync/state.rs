@@ -31,6 +31,11 @@ pub struct PushedDocument {
     /// Xero status seen by the last payments run (`None` until then).
     #[serde(default)]
     pub last_status: Option<String>,
+    /// Xero's figures and payments as the last payments run saw them, so a
+    /// document fetched again (the watermark overlaps) is only reported
+    /// when something about it changed.
+    #[serde(default)]
+    pub last_fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -76,6 +76,14 @@ impl TestEnv {
         std::fs::write(self.config_path(), text).unwrap();
     }
 
+    /// Appends TOML to config.toml, keeping what commands wrote there.
+    pub fn append_config(&self, extra: &str) {
+        let mut text = std::fs::read_to_string(self.config_path()).unwrap();
+        text.push('\n');
+        text.push_str(extra);
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
     /// A `$BROWSER` that plays the consenting user: it follows the sign-in
     /// address, the double redirects to the callback, curl delivers it.
     fn write_browser_script(&self) {
