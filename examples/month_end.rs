@@ -61,6 +61,9 @@ fn run() -> Result<(), String> {
     say("Store the Productive API token (read from stdin, never from the command line).");
     sandbox.show(&["connect", "--productive"], Some(PRODUCTIVE_TOKEN), 0)?;
 
+    say("The nightly cron job has run since the month end: it follows the pushed invoices quietly.");
+    sandbox.show(&["sync", "payments", "-q"], None, 0)?;
+
     say("In Xero, the bookkeeper records two payments from the bank feed: INV-2025-0101 in full, INV-2025-0103 in part.");
     xero.add_payment(&tenant, "INV-2025-0101", "9684.38".parse().map_err(|e: rust_decimal::Error| e.to_string())?, date("2025-02-03")?, "Bank transfer 0101");
     xero.add_payment(&tenant, "INV-2025-0103", "5000.00".parse().map_err(|e: rust_decimal::Error| e.to_string())?, date("2025-02-10")?, "Wire 0103");

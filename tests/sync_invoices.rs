@@ -390,3 +390,46 @@ fn server_error_storm_exits_75() {
     assert_eq!(attempts, 5, "expected a bounded number of retries");
     assert!(writes(&env).is_empty());
 }
+
+/// A valid export of `count` one-line EUR invoices spread over 10 clients.
+fn generated_export(count: usize) -> String {
+    let header = std::fs::read_to_string(CSV).unwrap().lines().next().unwrap().to_string();
+    let mut text = header + "\n";
+    for index in 0..count {
+        let client = index % 10;
+        let net = Decimal::new(10_000 + index as i64, 2);
+        let tax = (net * Decimal::new(25, 2)).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        let gross = net + tax;
+        text.push_str(&format!(
+            "{id},GEN-{index:05},Invoice,,{client_id},Generated Client {client},G{client},,Street 1,Zagreb,10000,HR,Retainer,,2026-11-{day:02},2026-12-31,,EUR,1.0,1,Design,Retainer,1.00,month,{net},0.00,PDV 25%,25.00,{net},{tax},{gross},{net},{tax},{gross},0.00,,unpaid,no,\n",
+            id = 700_000 + index,
+            client_id = 7_000 + client,
+            day = 1 + index % 28,
+        ));
+    }
+    text
+}
+
+#[test]
+fn number_under_other_date_not_duplicated() {
+    let env = TestEnv::new();
+    env.connect_and_select();
+    let tenant = env.xero.default_tenant_id();
+    // Copied to Xero by hand with today's date, outside the export's date range.
+    let existing = env.xero.insert_existing_invoice(&tenant, "GEN-00042", "0d9c2b8e-1111-4c7e-9b55-3e2d7a91c0f4", "EUR", "125.53".parse().unwrap());
+    let file = env.path().join("generated.csv");
+    std::fs::write(&file, generated_export(400)).unwrap();
+
+    let output = env.run(&["sync", "invoices", file.to_str().unwrap(), "--json"]);
+
+    assert_success(&output, "sync of a generated export");
+    let report = json(&output);
+    let item = report["invoices"].as_array().unwrap().iter().find(|i| i["number"] == "GEN-00042").unwrap().clone();
+    assert_eq!(item["outcome"], "already_synced", "{item}");
+    assert_eq!(item["xero_id"], existing.as_str());
+    let copies = env.xero.invoices(&tenant).iter().filter(|i| i["InvoiceNumber"] == "GEN-00042").count();
+    assert_eq!(copies, 1);
+    assert_eq!(report["summary"]["created"], 399);
+    let range_lookups = env.xero.requests().iter().filter(|r| r.path == "/api.xro/2.0/Invoices" && r.method == "GET" && r.query.contains("where")).count();
+    assert_eq!(range_lookups, 1, "the date-range look-up was not used");
+}

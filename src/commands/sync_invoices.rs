@@ -184,6 +184,7 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
 
     let progress = progress_bar(context, ready.len() as u64);
     let mut first_error: Option<Error> = None;
+    let mut duplicates: Vec<usize> = Vec::new();
     let sent = plan::send_batches(&client, &tenant.id, batches, |_endpoint, batch| {
         match batch.outcome {
             Ok(elements) => {
@@ -200,6 +201,12 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
                                 report.messages.push(difference);
                                 report.needs_attention = true;
                             }
+                        }
+                        (_, _) if element.messages.iter().any(|m| m.contains("must be unique")) => {
+                            // Xero already has this number (created by someone
+                            // else, or outside the date range looked up).
+                            duplicates.push(*index);
+                            report.messages.extend(element.messages);
                         }
                         (_, _) => {
                             report.outcome = Outcome::Rejected;
@@ -231,6 +238,7 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
         bar.finish_and_clear();
     }
     sent?;
+    recheck_numbers(&client, &invoices, &duplicates, &mut reports, &mut state).await?;
 
     if first_error.is_none() {
         state.last_invoices_sync = Some(chrono::Utc::now());
@@ -243,6 +251,42 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
         return Err(Error::new(kind, format!("some batches were not sent ({}); run the same command again, which is safe", err.message)));
     }
     Ok(if reports.iter().any(|r| r.needs_attention) { 1 } else { 0 })
+}
+
+/// Looks up, by number, the documents Xero rejected as duplicates: those
+/// found are already in Xero; any other is reported as rejected.
+async fn recheck_numbers(
+    client: &crate::xero::http::XeroClient,
+    invoices: &[Invoice],
+    indexes: &[usize],
+    reports: &mut [DocumentReport],
+    state: &mut SyncState,
+) -> Result<()> {
+    for kind in [DocumentKind::Invoice, DocumentKind::CreditNote] {
+        let of_kind: Vec<usize> = indexes.iter().copied().filter(|i| invoices[*i].kind == kind).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        let numbers: Vec<String> = of_kind.iter().map(|i| invoices[*i].number.clone()).collect();
+        let found = crate::xero::api::find_documents_by_number(client, plan::endpoint_for(kind), &numbers).await?;
+        for index in of_kind {
+            let invoice = &invoices[index];
+            let report = &mut reports[index];
+            match found.iter().find(|d| d.number == invoice.number && !matches!(d.status.as_str(), "DELETED" | "VOIDED")) {
+                Some(document) => {
+                    report.outcome = Outcome::AlreadySynced;
+                    report.xero_id = Some(document.id.clone());
+                    report.messages = vec![format!("Xero already had {} (id {}); it was not created again", invoice.number, document.id)];
+                    plan::remember(state, invoice, &document.id, document.total.unwrap_or_else(|| plan::xero_sign(invoice, invoice.gross)));
+                }
+                None => {
+                    report.outcome = Outcome::Rejected;
+                    report.needs_attention = true;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn offline_report(invoice: &Invoice, mapping: &crate::config::Mapping) -> DocumentReport {

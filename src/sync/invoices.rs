@@ -457,11 +457,27 @@ pub async fn find_existing(client: &XeroClient, invoices: &[&Invoice]) -> Result
             }
         }
 
-        let numbers: Vec<String> = of_kind.iter().filter(|i| !existing.contains_key(&i.productive_id)).map(|i| i.number.clone()).collect();
+        let unresolved: Vec<&&Invoice> = of_kind.iter().filter(|i| !existing.contains_key(&i.productive_id)).copied().collect();
+        let numbers: Vec<String> = unresolved.iter().map(|i| i.number.clone()).collect();
         if numbers.is_empty() {
             continue;
         }
-        let found = api::find_documents_by_number(client, endpoint, &numbers).await?;
+
+        // A month-end export spans a few weeks: the invoices Xero has in that
+        // date range usually take fewer requests than the numbers do. An
+        // invoice Xero has under another date is still caught, because Xero
+        // rejects a second ACCREC with the same number (see `recheck_numbers`).
+        let number_requests = api::number_lookup_requests(endpoint, &numbers);
+        let mut found = None;
+        if kind == DocumentKind::Invoice && number_requests > 1 {
+            let from = unresolved.iter().map(|i| i.issue_date).min().expect("not empty");
+            let to = unresolved.iter().map(|i| i.issue_date).max().expect("not empty");
+            found = api::invoices_dated_between(client, from, to, number_requests - 1).await?;
+        }
+        let found = match found {
+            Some(found) => found,
+            None => api::find_documents_by_number(client, endpoint, &numbers).await?,
+        };
         for invoice in &of_kind {
             if existing.contains_key(&invoice.productive_id) {
                 continue;

@@ -16,10 +16,11 @@ use crate::error::Result;
 use crate::xero::api::{self, Document, DocumentEndpoint, MAX_PAGE_SIZE};
 use crate::xero::http::XeroClient;
 
-/// The watermark is set this far before the newest `UpdatedDateUTC` seen,
-/// so documents updated in the same second as the last one fetched (or
-/// whose update became visible a little late) are fetched again, not missed.
-pub const WATERMARK_OVERLAP: Duration = Duration::minutes(5);
+/// The watermark is set this far before the newest `UpdatedDateUTC` seen.
+/// `If-Modified-Since` has second precision, so documents updated in the
+/// same second as the newest one are fetched again rather than missed; the
+/// fingerprints keep them out of the next report.
+pub const WATERMARK_OVERLAP: Duration = Duration::seconds(1);
 
 /// A document's payment state, derived from Xero's figures.
 pub fn payment_state(document: &Document, is_credit_note: bool) -> &'static str {
@@ -229,7 +230,7 @@ mod tests {
         assert_eq!(next_watermark(current, &[old.clone()]), current);
 
         old.updated_at = Some("2026-11-30T12:00:00Z".parse().unwrap());
-        let expected: DateTime<Utc> = "2026-11-30T11:55:00Z".parse().unwrap();
+        let expected: DateTime<Utc> = "2026-11-30T11:59:59Z".parse().unwrap();
         assert_eq!(next_watermark(current, &[old]), Some(expected));
         assert_eq!(next_watermark(current, &[]), current);
     }

@@ -169,6 +169,11 @@ fn parse_contact(item: &Value) -> Option<Contact> {
     })
 }
 
+/// Length of `text` once percent-encoded in a query string.
+fn encoded_len(text: &str) -> usize {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).map(str::len).sum()
+}
+
 /// Quotes a value for Xero's `where` filter.
 fn where_literal(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
@@ -198,7 +203,7 @@ pub fn chunk_by_length<'a>(values: &'a [String], cost: impl Fn(&str) -> usize) -
 /// `values`, archived ones included, in as few requests as the URL allows.
 pub async fn find_contacts(client: &XeroClient, field: &str, values: &[String]) -> Result<Vec<Contact>> {
     let mut found = Vec::new();
-    let cost = |value: &str| field.len() + value.len() * 3 + 10;
+    let cost = |value: &str| encoded_len(&format!("{field}=={} OR ", where_literal(value)));
     for chunk in chunk_by_length(values, cost) {
         let filter = chunk.iter().map(|value| format!("{field}=={}", where_literal(value))).collect::<Vec<_>>().join(" OR ");
         let mut page = 1;
@@ -237,7 +242,7 @@ pub async fn search_contacts(client: &XeroClient, term: &str) -> Result<Vec<Cont
 /// Looks up contacts by ContactID (archived included).
 pub async fn contacts_by_id(client: &XeroClient, ids: &[String]) -> Result<Vec<Contact>> {
     let mut found = Vec::new();
-    for chunk in chunk_by_length(ids, |id| id.len() + 1) {
+    for chunk in chunk_by_length(ids, |id| encoded_len(id) + encoded_len(",")) {
         let joined = chunk.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(",");
         let request = ApiRequest::get(format!("{ACCOUNTING}/Contacts"))
             .query("IDs", joined)
@@ -341,11 +346,7 @@ pub fn parse_document(endpoint: DocumentEndpoint, item: &Value) -> Option<Docume
 /// only `where`.
 pub async fn find_documents_by_number(client: &XeroClient, endpoint: DocumentEndpoint, numbers: &[String]) -> Result<Vec<Document>> {
     let mut found = Vec::new();
-    let cost = |number: &str| match endpoint {
-        DocumentEndpoint::Invoices => number.len() * 3 + 3,
-        DocumentEndpoint::CreditNotes => number.len() * 3 + 30,
-    };
-    for chunk in chunk_by_length(numbers, cost) {
+    for chunk in chunk_by_length(numbers, number_cost(endpoint)) {
         let mut page = 1;
         loop {
             let mut request = ApiRequest::get(endpoint.path()).query("page", page.to_string()).query("pageSize", MAX_PAGE_SIZE.to_string());
@@ -370,10 +371,45 @@ pub async fn find_documents_by_number(client: &XeroClient, endpoint: DocumentEnd
     Ok(found)
 }
 
+/// Fetches the sales invoices dated within `from..=to`, at most `max_pages`
+/// pages of [`MAX_PAGE_SIZE`]. Returns `None` when there are more, so the
+/// caller can fall back to looking up numbers instead.
+pub async fn invoices_dated_between(client: &XeroClient, from: NaiveDate, to: NaiveDate, max_pages: usize) -> Result<Option<Vec<Document>>> {
+    let date = |d: NaiveDate| d.format("DateTime(%Y,%m,%d)").to_string();
+    let filter = format!("Type==\"ACCREC\" AND Date>={} AND Date<={}", date(from), date(to));
+    let mut found = Vec::new();
+    for page in 1..=max_pages {
+        let request = ApiRequest::get(DocumentEndpoint::Invoices.path())
+            .query("where", filter.clone())
+            .query("summaryOnly", "true")
+            .query("page", page.to_string())
+            .query("pageSize", MAX_PAGE_SIZE.to_string());
+        let response = client.send(&request).await?;
+        let items = list(&response.body, "Invoices");
+        found.extend(items.iter().filter_map(|item| parse_document(DocumentEndpoint::Invoices, item)));
+        if items.len() < MAX_PAGE_SIZE {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+/// How many requests [`find_documents_by_number`] needs for these numbers.
+pub fn number_lookup_requests(endpoint: DocumentEndpoint, numbers: &[String]) -> usize {
+    chunk_by_length(numbers, number_cost(endpoint)).len()
+}
+
+fn number_cost(endpoint: DocumentEndpoint) -> impl Fn(&str) -> usize {
+    move |number: &str| match endpoint {
+        DocumentEndpoint::Invoices => encoded_len(number) + encoded_len(","),
+        DocumentEndpoint::CreditNotes => encoded_len(&format!("CreditNoteNumber=={} OR ", where_literal(number))),
+    }
+}
+
 /// Fetches documents by id (at most about 50 per request, see [`MAX_QUERY_CHARS`]).
 pub async fn documents_by_id(client: &XeroClient, endpoint: DocumentEndpoint, ids: &[String]) -> Result<Vec<Document>> {
     let mut found = Vec::new();
-    for chunk in chunk_by_length(ids, |id| id.len() + 1) {
+    for chunk in chunk_by_length(ids, |id| encoded_len(id) + encoded_len(",")) {
         let request = ApiRequest::get(endpoint.path()).query("IDs", chunk.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(","));
         let response = client.send(&request).await?;
         found.extend(list(&response.body, endpoint.list_key()).iter().filter_map(|item| parse_document(endpoint, item)));
