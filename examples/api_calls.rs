@@ -28,8 +28,8 @@ fn main() {
 }
 
 /// A valid export of `count` one-line EUR invoices numbered from `first`,
-/// spread over `clients` clients.
-fn export(first: usize, count: usize, clients: usize) -> String {
+/// spread over `clients` clients, all issued on `issued`.
+fn export(first: usize, count: usize, clients: usize, issued: &str) -> String {
     let mut text = String::from(HEADER);
     text.push('\n');
     for index in first..first + count {
@@ -38,7 +38,7 @@ fn export(first: usize, count: usize, clients: usize) -> String {
         let tax = (net * Decimal::new(25, 2)).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
         let gross = net + tax;
         text.push_str(&format!(
-            "{id},BENCH-{index:06},Invoice,,{client_id},Client {client:03} d.o.o.,C{client:03},,Street {client},Zagreb,10000,HR,Monthly retainer,,2026-11-02,2026-12-02,2026-11-02,EUR,1.0,1,Design,Retainer,1.00,month,{net},0.00,PDV 25%,25.00,{net},{tax},{gross},{net},{tax},{gross},0.00,,unpaid,no,\n",
+            "{id},BENCH-{index:06},Invoice,,{client_id},Client {client:03} d.o.o.,C{client:03},,Street {client},Zagreb,10000,HR,Monthly retainer,,{issued},2026-12-31,{issued},EUR,1.0,1,Design,Retainer,1.00,month,{net},0.00,PDV 25%,25.00,{net},{tax},{gross},{net},{tax},{gross},0.00,,unpaid,no,\n",
             id = 500_000 + index,
             client_id = 9_000 + client,
         ));
@@ -86,13 +86,13 @@ fn run() -> Result<(), String> {
     sandbox.xero.set_clock_offset(chrono::Duration::days(-2));
     let earlier = sandbox.home.path().join("earlier.csv");
     // They went to the 70 clients that already are Xero contacts.
-    std::fs::write(&earlier, export(1_000, 9_000, 70)).map_err(|e| e.to_string())?;
+    std::fs::write(&earlier, export(1_000, 9_000, 70, "2026-10-01")).map_err(|e| e.to_string())?;
     sandbox.quiet(&["sync", "invoices", "-q", earlier.to_str().unwrap()], None)?;
 
     // This month end, a day before the payments arrive.
     sandbox.xero.set_clock_offset(chrono::Duration::days(-1));
     let month = sandbox.home.path().join("month.csv");
-    std::fs::write(&month, export(0, 1_000, 100)).map_err(|e| e.to_string())?;
+    std::fs::write(&month, export(0, 1_000, 100, "2026-11-30")).map_err(|e| e.to_string())?;
     sandbox.xero.clear_requests();
     let started = Instant::now();
     sandbox.quiet(&["sync", "invoices", "-q", month.to_str().unwrap()], None)?;

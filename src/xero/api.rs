@@ -390,6 +390,12 @@ pub async fn invoices_dated_between(client: &XeroClient, from: NaiveDate, to: Na
         if items.len() < MAX_PAGE_SIZE {
             return Ok(Some(found));
         }
+        // Xero reports the page count with the first page: stop at once
+        // when the range would cost more than the budget.
+        let page_count = response.body.get("pagination").and_then(|p| p.get("pageCount")).and_then(Value::as_u64);
+        if page_count.is_some_and(|count| count as usize > max_pages) {
+            return Ok(None);
+        }
     }
     Ok(None)
 }
