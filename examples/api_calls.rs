@@ -35,7 +35,8 @@ fn export(first: usize, count: usize, clients: usize, issued: &str) -> String {
     for index in first..first + count {
         let client = index % clients;
         let net = Decimal::new(10_000 + index as i64, 2);
-        let tax = (net * Decimal::new(25, 2)).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        let tax = (net * Decimal::new(25, 2))
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
         let gross = net + tax;
         text.push_str(&format!(
             "{id},BENCH-{index:06},Invoice,,{client_id},Client {client:03} d.o.o.,C{client:03},,Street {client},Zagreb,10000,HR,Monthly retainer,,{issued},2026-12-31,{issued},EUR,1.0,1,Design,Retainer,1.00,month,{net},0.00,PDV 25%,25.00,{net},{tax},{gross},{net},{tax},{gross},0.00,,unpaid,no,\n",
@@ -48,8 +49,19 @@ fn export(first: usize, count: usize, clients: usize, issued: &str) -> String {
 
 fn accounting_calls(sandbox: &Sandbox) -> BTreeMap<String, usize> {
     let mut calls = BTreeMap::new();
-    for request in sandbox.xero.requests().iter().filter(|r| r.path.starts_with("/api.xro/")) {
-        *calls.entry(format!("{} {}", request.method, request.path.trim_start_matches("/api.xro/2.0"))).or_insert(0) += 1;
+    for request in sandbox
+        .xero
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api.xro/"))
+    {
+        *calls
+            .entry(format!(
+                "{} {}",
+                request.method,
+                request.path.trim_start_matches("/api.xro/2.0")
+            ))
+            .or_insert(0) += 1;
     }
     calls
 }
@@ -70,7 +82,12 @@ fn run() -> Result<(), String> {
     })?;
     let config_path = sandbox.home.path().join("config.toml");
     let config = std::fs::read_to_string(&config_path).map_err(|e| e.to_string())?;
-    let without_productive = config.split("[productive]").next().unwrap_or_default().to_string() + &config[config.find("[mapping]").unwrap_or(config.len())..];
+    let without_productive = config
+        .split("[productive]")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+        + &config[config.find("[mapping]").unwrap_or(config.len())..];
     std::fs::write(&config_path, without_productive).map_err(|e| e.to_string())?;
 
     let tenant = sandbox.xero.default_tenant_id();
@@ -79,7 +96,9 @@ fn run() -> Result<(), String> {
 
     // 70 of the 100 clients are already Xero contacts.
     for client in 0..70 {
-        sandbox.xero.add_contact(&tenant, &format!("Client {client:03} d.o.o."), None, false);
+        sandbox
+            .xero
+            .add_contact(&tenant, &format!("Client {client:03} d.o.o."), None, false);
     }
 
     // Earlier months: 9,000 invoices pushed two days before this month end.
@@ -97,7 +116,11 @@ fn run() -> Result<(), String> {
     let started = Instant::now();
     sandbox.quiet(&["sync", "invoices", "-q", month.to_str().unwrap()], None)?;
     let calls = accounting_calls(&sandbox);
-    print_calls("sync invoices, 1,000 invoices, 100 clients (30 new)", &calls, started.elapsed().as_secs_f64());
+    print_calls(
+        "sync invoices, 1,000 invoices, 100 clients (30 new)",
+        &calls,
+        started.elapsed().as_secs_f64(),
+    );
     let total: usize = calls.values().sum();
     println!("  A client that sends one invoice per call needs at least 1,000 writes plus one contact look-up per client.");
     println!("  At Xero's 60 calls per minute these {total} calls fit in one minute window, so no 429 wait is needed.");
@@ -105,20 +128,35 @@ fn run() -> Result<(), String> {
     sandbox.xero.clear_requests();
     let started = Instant::now();
     sandbox.quiet(&["sync", "payments", "-q"], None)?;
-    print_calls("sync payments, first run, 10,000 followed invoices", &accounting_calls(&sandbox), started.elapsed().as_secs_f64());
+    print_calls(
+        "sync payments, first run, 10,000 followed invoices",
+        &accounting_calls(&sandbox),
+        started.elapsed().as_secs_f64(),
+    );
 
     sandbox.xero.set_clock_offset(chrono::Duration::zero());
     for index in (0..10_000).step_by(33).take(300) {
         let amount = Decimal::new(10_000 + index as i64, 2) * Decimal::new(125, 2);
-        let amount = amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-        sandbox.xero.add_payment(&tenant, &format!("BENCH-{index:06}"), amount, "2026-11-30".parse().unwrap(), "bench");
+        let amount =
+            amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        sandbox.xero.add_payment(
+            &tenant,
+            &format!("BENCH-{index:06}"),
+            amount,
+            "2026-11-30".parse().unwrap(),
+            "bench",
+        );
     }
     sandbox.xero.clear_requests();
     let started = Instant::now();
     let output = sandbox.quiet(&["sync", "payments", "--json"], None)?;
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
     print_calls(
-        &format!("sync payments, 300 paid since the last run ({} reported as changed)", report["summary"]["changed"]),
+        &format!(
+            "sync payments, 300 paid since the last run ({} reported as changed)",
+            report["summary"]["changed"]
+        ),
         &accounting_calls(&sandbox),
         started.elapsed().as_secs_f64(),
     );
@@ -127,6 +165,10 @@ fn run() -> Result<(), String> {
     sandbox.xero.clear_requests();
     let started = Instant::now();
     sandbox.quiet(&["sync", "payments", "-q"], None)?;
-    print_calls("sync payments, nothing changed", &accounting_calls(&sandbox), started.elapsed().as_secs_f64());
+    print_calls(
+        "sync payments, nothing changed",
+        &accounting_calls(&sandbox),
+        started.elapsed().as_secs_f64(),
+    );
     Ok(())
 }

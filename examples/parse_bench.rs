@@ -22,7 +22,14 @@ use xerosync::productive::{read_export, validate, ExportFormat};
 
 const DEFAULT_LINES: usize = 100_000;
 const CLIENTS: usize = 100;
-const SERVICE_TYPES: [&str; 6] = ["Design", "Development", "Consulting", "Project management", "Support", "Pass-through costs"];
+const SERVICE_TYPES: [&str; 6] = [
+    "Design",
+    "Development",
+    "Consulting",
+    "Project management",
+    "Support",
+    "Pass-through costs",
+];
 
 fn main() {
     let lines: usize = match std::env::args().nth(1) {
@@ -34,20 +41,44 @@ fn main() {
 
     let started = Instant::now();
     let invoices = write_export(&path, lines);
-    let size = std::fs::metadata(&path).map(|metadata| metadata.len()).unwrap_or(0);
-    println!("generated {lines} lines in {invoices} invoices ({:.1} MB) in {:.2} s", size as f64 / 1e6, started.elapsed().as_secs_f64());
+    let size = std::fs::metadata(&path)
+        .map(|metadata| metadata.len())
+        .unwrap_or(0);
+    println!(
+        "generated {lines} lines in {invoices} invoices ({:.1} MB) in {:.2} s",
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
 
-    let mut mapping = Mapping { default_account_code: Some("200".to_string()), ..Mapping::default() };
-    for (rate, tax_type) in [("25", "OUTPUT2"), ("13", "OUTPUT"), ("0", "ZERORATEDOUTPUT")] {
-        mapping.tax_types.insert(rate.to_string(), tax_type.to_string());
+    let mut mapping = Mapping {
+        default_account_code: Some("200".to_string()),
+        ..Mapping::default()
+    };
+    for (rate, tax_type) in [
+        ("25", "OUTPUT2"),
+        ("13", "OUTPUT"),
+        ("0", "ZERORATEDOUTPUT"),
+    ] {
+        mapping
+            .tax_types
+            .insert(rate.to_string(), tax_type.to_string());
     }
 
     let started = Instant::now();
-    let export = read_export(&path, ExportFormat::Csv, &mapping).expect("cannot read the generated export");
+    let export =
+        read_export(&path, ExportFormat::Csv, &mapping).expect("cannot read the generated export");
     let elapsed = started.elapsed();
 
-    let line_count: usize = export.invoices.iter().map(|invoice| invoice.lines.len()).sum();
-    println!("read and validated {} invoices, {line_count} lines, {} problems", export.invoices.len(), export.problems.len());
+    let line_count: usize = export
+        .invoices
+        .iter()
+        .map(|invoice| invoice.lines.len())
+        .sum();
+    println!(
+        "read and validated {} invoices, {line_count} lines, {} problems",
+        export.invoices.len(),
+        export.problems.len()
+    );
     for problem in export.problems.iter().take(5) {
         println!("  {problem}");
     }
@@ -55,7 +86,11 @@ fn main() {
 
     let started = Instant::now();
     let problems = validate(&path.display().to_string(), &export.invoices, &mapping);
-    println!("time (validate alone, run again): {:.3} s, {} problems", started.elapsed().as_secs_f64(), problems.len());
+    println!(
+        "time (validate alone, run again): {:.3} s, {} problems",
+        started.elapsed().as_secs_f64(),
+        problems.len()
+    );
     match peak_memory_kib() {
         Some(kib) => println!("peak memory (VmHWM): {:.1} MB", kib as f64 / 1024.0),
         None => println!("peak memory: unknown (no /proc/self/status)"),
@@ -88,7 +123,11 @@ fn clients(random: &mut StdRng) -> Vec<ClientRecord> {
             };
             ClientRecord {
                 id: (7000 + index).to_string(),
-                name: if index % 7 == 0 { format!("Client {index}, Partners & Co.") } else { format!("Client {index} d.o.o.") },
+                name: if index % 7 == 0 {
+                    format!("Client {index}, Partners & Co.")
+                } else {
+                    format!("Client {index} d.o.o.")
+                },
                 code: format!("C{index:03}"),
                 tax_id: format!("{country}{:011}", 48_213_957_062u64 + index as u64),
                 country,
@@ -123,7 +162,9 @@ fn generate_line(random: &mut StdRng, domestic: bool, position: usize) -> Genera
         (true, 0) => Decimal::from(13),
         (true, _) => Decimal::from(25),
     };
-    let net = round_money(quantity * unit_price * (Decimal::ONE_HUNDRED - discount) / Decimal::ONE_HUNDRED);
+    let net = round_money(
+        quantity * unit_price * (Decimal::ONE_HUNDRED - discount) / Decimal::ONE_HUNDRED,
+    );
     let tax = round_money(net * tax_percent / Decimal::ONE_HUNDRED);
     let description = match position % 9 {
         0 => format!("Campaign visual \"Variant {position}\""),
@@ -148,7 +189,9 @@ fn write_export(path: &Path, total_lines: usize) -> usize {
     let mut random = StdRng::seed_from_u64(20_250_101);
     let clients = clients(&mut random);
     let mut writer = csv::Writer::from_path(path).expect("cannot create the export file");
-    writer.write_record(standard_column_names()).expect("cannot write the header");
+    writer
+        .write_record(standard_column_names())
+        .expect("cannot write the header");
 
     let first_day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date");
     let mut written = 0;
@@ -156,8 +199,9 @@ fn write_export(path: &Path, total_lines: usize) -> usize {
     while written < total_lines {
         let client = &clients[random.gen_range(0..clients.len())];
         let line_count = random.gen_range(1..=19).min(total_lines - written);
-        let lines: Vec<GeneratedLine> =
-            (1..=line_count).map(|position| generate_line(&mut random, client.country == "HR", position)).collect();
+        let lines: Vec<GeneratedLine> = (1..=line_count)
+            .map(|position| generate_line(&mut random, client.country == "HR", position))
+            .collect();
         let net: Decimal = lines.iter().map(|line| line.net).sum();
         let tax: Decimal = lines.iter().map(|line| line.tax).sum();
         let issue_date = first_day + chrono::Days::new(random.gen_range(0..365));

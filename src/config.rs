@@ -169,13 +169,19 @@ impl Mapping {
                 self.line_amount_types
             )));
         }
-        if !matches!(self.reference.as_str(), "subject" | "po_number" | "number" | "none") {
+        if !matches!(
+            self.reference.as_str(),
+            "subject" | "po_number" | "number" | "none"
+        ) {
             return Err(Error::config(format!(
                 "{file}: mapping.reference is \"{}\"; set it to \"subject\", \"po_number\", \"number\" or \"none\"",
                 self.reference
             )));
         }
-        if !matches!(self.contact_number.as_str(), "client_code" | "client_id" | "none") {
+        if !matches!(
+            self.contact_number.as_str(),
+            "client_code" | "client_id" | "none"
+        ) {
             return Err(Error::config(format!(
                 "{file}: mapping.contact_number is \"{}\"; set it to \"client_code\", \"client_id\" or \"none\"",
                 self.contact_number
@@ -247,7 +253,10 @@ impl Settings {
     pub fn load(overrides: &Overrides) -> Result<Settings> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
 
-        let home = overrides.home.clone().or_else(|| env("XEROSYNC_HOME").map(PathBuf::from));
+        let home = overrides
+            .home
+            .clone()
+            .or_else(|| env("XEROSYNC_HOME").map(PathBuf::from));
         let config_path = match (&overrides.config, env("XEROSYNC_CONFIG"), &home) {
             (Some(path), _, _) => path.clone(),
             (None, Some(path), _) => PathBuf::from(path),
@@ -267,11 +276,24 @@ impl Settings {
         let file = read_config_file(&config_path)?;
         let path = config_path.display().to_string();
 
-        let profile = overrides.profile.clone().or_else(|| env("XEROSYNC_PROFILE")).unwrap_or_else(|| "default".into());
+        let profile = overrides
+            .profile
+            .clone()
+            .or_else(|| env("XEROSYNC_PROFILE"))
+            .unwrap_or_else(|| "default".into());
         check_profile_name(&profile)?;
 
-        let client_id = env("XERO_CLIENT_ID").or(file.xero.client_id.clone()).filter(|id| !id.trim().is_empty());
-        let redirect_uri = parse_endpoint(&path, "xero.redirect_uri", file.xero.redirect_uri.as_deref().unwrap_or(DEFAULT_REDIRECT_URI))?;
+        let client_id = env("XERO_CLIENT_ID")
+            .or(file.xero.client_id.clone())
+            .filter(|id| !id.trim().is_empty());
+        let redirect_uri = parse_endpoint(
+            &path,
+            "xero.redirect_uri",
+            file.xero
+                .redirect_uri
+                .as_deref()
+                .unwrap_or(DEFAULT_REDIRECT_URI),
+        )?;
         if redirect_uri.scheme() != "http" || !is_loopback_url(&redirect_uri) {
             return Err(Error::config(format!(
                 "{path}: xero.redirect_uri \"{redirect_uri}\" must be a loopback http address such as {DEFAULT_REDIRECT_URI}, because xerosync catches the redirect on this machine"
@@ -282,12 +304,38 @@ impl Settings {
                 "{path}: xero.redirect_uri \"{redirect_uri}\" has no port; write the port registered with Xero, such as {DEFAULT_REDIRECT_URI}"
             )));
         }
-        let scopes = file.xero.scopes.clone().unwrap_or_else(|| DEFAULT_SCOPES.into());
+        let scopes = file
+            .xero
+            .scopes
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SCOPES.into());
         let endpoints = XeroEndpoints {
-            authorize_url: parse_endpoint(&path, "xero.authorize_url", file.xero.authorize_url.as_deref().unwrap_or(DEFAULT_AUTHORIZE_URL))?,
-            token_url: parse_endpoint(&path, "xero.token_url", file.xero.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL))?,
-            revoke_url: parse_endpoint(&path, "xero.revoke_url", file.xero.revoke_url.as_deref().unwrap_or(DEFAULT_REVOKE_URL))?,
-            api_url: parse_endpoint(&path, "xero.api_url", file.xero.api_url.as_deref().unwrap_or(DEFAULT_API_URL))?,
+            authorize_url: parse_endpoint(
+                &path,
+                "xero.authorize_url",
+                file.xero
+                    .authorize_url
+                    .as_deref()
+                    .unwrap_or(DEFAULT_AUTHORIZE_URL),
+            )?,
+            token_url: parse_endpoint(
+                &path,
+                "xero.token_url",
+                file.xero.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL),
+            )?,
+            revoke_url: parse_endpoint(
+                &path,
+                "xero.revoke_url",
+                file.xero
+                    .revoke_url
+                    .as_deref()
+                    .unwrap_or(DEFAULT_REVOKE_URL),
+            )?,
+            api_url: parse_endpoint(
+                &path,
+                "xero.api_url",
+                file.xero.api_url.as_deref().unwrap_or(DEFAULT_API_URL),
+            )?,
         };
 
         let token_store = match env("XEROSYNC_TOKEN_STORE").or(file.auth.token_store.clone()).as_deref() {
@@ -303,11 +351,21 @@ impl Settings {
         let productive = match &file.productive {
             None => None,
             Some(section) => {
-                let api_url = parse_endpoint(&path, "productive.api_url", section.api_url.as_deref().unwrap_or(DEFAULT_PRODUCTIVE_API_URL))?;
+                let api_url = parse_endpoint(
+                    &path,
+                    "productive.api_url",
+                    section
+                        .api_url
+                        .as_deref()
+                        .unwrap_or(DEFAULT_PRODUCTIVE_API_URL),
+                )?;
                 let organization_id = section.organization_id.clone().filter(|id| !id.trim().is_empty()).ok_or_else(|| {
                     Error::config(format!("{path}: productive.organization_id is missing; copy it from Productive's Settings → API integrations"))
                 })?;
-                Some(ProductiveSettings { api_url, organization_id })
+                Some(ProductiveSettings {
+                    api_url,
+                    organization_id,
+                })
             }
         };
 
@@ -370,13 +428,26 @@ fn read_config_file(path: &Path) -> Result<ConfigFile> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
-        Err(err) => return Err(io_error("cannot read config file", path, err).with_kind(crate::error::Kind::Config)),
+        Err(err) => {
+            return Err(io_error("cannot read config file", path, err)
+                .with_kind(crate::error::Kind::Config))
+        }
     };
-    toml::from_str(&text).map_err(|err| Error::config(format!("config file {} is invalid: {}", path.display(), err.to_string().trim_end())))
+    toml::from_str(&text).map_err(|err| {
+        Error::config(format!(
+            "config file {} is invalid: {}",
+            path.display(),
+            err.to_string().trim_end()
+        ))
+    })
 }
 
 fn check_profile_name(name: &str) -> Result<()> {
-    let valid = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if valid {
         Ok(())
     } else {
@@ -388,7 +459,11 @@ fn check_profile_name(name: &str) -> Result<()> {
 
 /// Parses an endpoint URL: https anywhere, plain http only on a loopback host.
 fn parse_endpoint(file: &str, key: &str, value: &str) -> Result<Url> {
-    let url = Url::parse(value).map_err(|err| Error::config(format!("{file}: {key} \"{value}\" is not a valid URL ({err})")))?;
+    let url = Url::parse(value).map_err(|err| {
+        Error::config(format!(
+            "{file}: {key} \"{value}\" is not a valid URL ({err})"
+        ))
+    })?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback_url(&url) => Ok(url),
@@ -410,27 +485,44 @@ pub fn is_loopback_url(url: &Url) -> bool {
 
 /// Stores the selected tenant of `profile` in the config file, keeping the
 /// user's comments and layout, and replacing the file atomically.
-pub fn save_tenant(config_path: &Path, profile: &str, tenant_id: &str, tenant_name: &str) -> Result<()> {
+pub fn save_tenant(
+    config_path: &Path,
+    profile: &str,
+    tenant_id: &str,
+    tenant_name: &str,
+) -> Result<()> {
     let text = match std::fs::read_to_string(config_path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(err) => return Err(io_error("cannot read config file", config_path, err)),
     };
-    let mut document: toml_edit::DocumentMut =
-        text.parse().map_err(|err| Error::config(format!("config file {} is invalid: {err}", config_path.display())))?;
+    let mut document: toml_edit::DocumentMut = text.parse().map_err(|err| {
+        Error::config(format!(
+            "config file {} is invalid: {err}",
+            config_path.display()
+        ))
+    })?;
 
     let profiles = document.entry("profiles").or_insert_with(|| {
         let mut table = toml_edit::Table::new();
         table.set_implicit(true);
         toml_edit::Item::Table(table)
     });
-    let profiles = profiles
-        .as_table_mut()
-        .ok_or_else(|| Error::config(format!("{}: `profiles` must be a table", config_path.display())))?;
-    let entry = profiles.entry(profile).or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
-    let table = entry
-        .as_table_mut()
-        .ok_or_else(|| Error::config(format!("{}: `profiles.{profile}` must be a table", config_path.display())))?;
+    let profiles = profiles.as_table_mut().ok_or_else(|| {
+        Error::config(format!(
+            "{}: `profiles` must be a table",
+            config_path.display()
+        ))
+    })?;
+    let entry = profiles
+        .entry(profile)
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+    let table = entry.as_table_mut().ok_or_else(|| {
+        Error::config(format!(
+            "{}: `profiles.{profile}` must be a table",
+            config_path.display()
+        ))
+    })?;
     table["tenant_id"] = toml_edit::value(tenant_id);
     table["tenant_name"] = toml_edit::value(tenant_name);
 
@@ -461,9 +553,17 @@ mod tests {
     fn tax_type_matches_percent_as_number() {
         let mut mapping = Mapping::default();
         mapping.tax_types.insert("25".into(), "OUTPUT2".into());
-        mapping.tax_types.insert("Export 0%".into(), "ZERORATEDOUTPUT".into());
-        assert_eq!(mapping.tax_type_for(Some("PDV 25%"), "25.00".parse().unwrap()), Some("OUTPUT2"));
-        assert_eq!(mapping.tax_type_for(Some("Export 0%"), "0".parse().unwrap()), Some("ZERORATEDOUTPUT"));
+        mapping
+            .tax_types
+            .insert("Export 0%".into(), "ZERORATEDOUTPUT".into());
+        assert_eq!(
+            mapping.tax_type_for(Some("PDV 25%"), "25.00".parse().unwrap()),
+            Some("OUTPUT2")
+        );
+        assert_eq!(
+            mapping.tax_type_for(Some("Export 0%"), "0".parse().unwrap()),
+            Some("ZERORATEDOUTPUT")
+        );
         assert_eq!(mapping.tax_type_for(None, "13".parse().unwrap()), None);
     }
 }

@@ -46,7 +46,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error {
+            kind,
+            message: message.into(),
+        }
     }
 
     pub fn failed(message: impl Into<String>) -> Self {
@@ -75,7 +78,10 @@ impl Error {
 
     /// Prefixes the message with what was being done, keeping the kind.
     pub fn context(self, doing: impl fmt::Display) -> Self {
-        Error { kind: self.kind, message: format!("{doing}: {}", self.message) }
+        Error {
+            kind: self.kind,
+            message: format!("{doing}: {}", self.message),
+        }
     }
 
     pub fn exit_code(&self) -> i32 {
@@ -99,6 +105,9 @@ pub fn io_error(doing: &str, path: &std::path::Path, err: std::io::Error) -> Err
 impl Error {
     /// Returns the same message under another exit code.
     pub fn with_kind(self, kind: Kind) -> Self {
-        Error { kind, message: self.message }
+        Error {
+            kind,
+            message: self.message,
+        }
     }
 }

@@ -11,7 +11,10 @@ use crate::error::{io_error, Error, Result};
 /// a rename, so a reader or a crash sees either the old or the new content.
 /// `mode` sets Unix permissions on the new file before any byte is written.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|err| io_error("cannot create folder", dir, err))?;
 
     let mut temp = tempfile::Builder::new()
@@ -29,9 +32,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
     #[cfg(not(unix))]
     let _ = mode;
 
-    temp.write_all(bytes).map_err(|err| io_error("cannot write", temp.path(), err))?;
-    temp.as_file().sync_all().map_err(|err| io_error("cannot write", temp.path(), err))?;
-    temp.persist(path).map_err(|err| io_error("cannot replace", path, err.error))?;
+    temp.write_all(bytes)
+        .map_err(|err| io_error("cannot write", temp.path(), err))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|err| io_error("cannot write", temp.path(), err))?;
+    temp.persist(path)
+        .map_err(|err| io_error("cannot replace", path, err.error))?;
     Ok(())
 }
 
@@ -46,7 +53,8 @@ impl FileLock {
     /// error for a user ("another `xerosync sync payments` run").
     pub fn acquire(path: &Path, wait: Duration, what: &str) -> Result<FileLock> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|err| io_error("cannot create folder", dir, err))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|err| io_error("cannot create folder", dir, err))?;
         }
         let file = OpenOptions::new()
             .create(true)
@@ -69,7 +77,9 @@ impl FileLock {
                         wait.as_secs()
                     )))
                 }
-                Err(std::fs::TryLockError::Error(err)) => return Err(io_error("cannot lock", path, err)),
+                Err(std::fs::TryLockError::Error(err)) => {
+                    return Err(io_error("cannot lock", path, err))
+                }
             }
         }
     }

@@ -12,10 +12,24 @@ fn help_lists_every_command_and_exit_codes() {
 
     assert_success(&output, "--help");
     let help = stdout(&output);
-    for command in ["connect", "status", "disconnect", "tenants", "sync", "completions"] {
+    for command in [
+        "connect",
+        "status",
+        "disconnect",
+        "tenants",
+        "sync",
+        "completions",
+    ] {
         assert!(help.contains(command), "--help lacks {command}:\n{help}");
     }
-    for option in ["--config", "--profile", "--json", "--quiet", "--non-interactive", "--verbose"] {
+    for option in [
+        "--config",
+        "--profile",
+        "--json",
+        "--quiet",
+        "--non-interactive",
+        "--verbose",
+    ] {
         assert!(help.contains(option), "--help lacks {option}:\n{help}");
     }
     assert!(help.contains("77"), "--help lacks the exit codes:\n{help}");
@@ -83,19 +97,31 @@ fn wrong_type_in_config_exits_78() {
 #[test]
 fn plain_http_to_remote_host_exits_78() {
     let env = TestEnv::new();
-    std::fs::write(env.config_path(), "[xero]\napi_url = \"http://api.xero.example\"\n").unwrap();
+    std::fs::write(
+        env.config_path(),
+        "[xero]\napi_url = \"http://api.xero.example\"\n",
+    )
+    .unwrap();
 
     let output = env.run(&["status"]);
 
     assert_exit(&output, 78, "plain http");
-    assert!(stderr(&output).contains("xero.api_url"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("xero.api_url"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn unknown_token_store_exits_78() {
     let env = TestEnv::new();
 
-    let output = env.run_with(env.cmd().env("XEROSYNC_TOKEN_STORE", "plaintext").args(["status"]));
+    let output = env.run_with(
+        env.cmd()
+            .env("XEROSYNC_TOKEN_STORE", "plaintext")
+            .args(["status"]),
+    );
 
     assert_exit(&output, 78, "unknown token store");
     assert!(stderr(&output).contains("plaintext"), "{}", stderr(&output));
@@ -109,7 +135,11 @@ fn missing_client_id_exits_78() {
     let output = env.run(&["connect", "--timeout", "1"]);
 
     assert_exit(&output, 78, "no client id");
-    assert!(stderr(&output).contains("XERO_CLIENT_ID"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("XERO_CLIENT_ID"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

@@ -10,7 +10,10 @@ use common::*;
 use xerosync::sandbox::xero::Consent;
 
 fn token_file(env: &TestEnv) -> std::path::PathBuf {
-    env.path().join("profiles").join("default").join("token.json")
+    env.path()
+        .join("profiles")
+        .join("default")
+        .join("token.json")
 }
 
 #[test]
@@ -26,10 +29,20 @@ fn connect_stores_tokens_and_selects_tenant() {
     assert_eq!(status["refresh_token_stored"], true);
     assert_eq!(status["token_store"], "file");
     assert_eq!(status["tenant"]["id"], env.xero.default_tenant_id());
-    assert!(status["scopes"].as_array().unwrap().iter().any(|s| s == "accounting.invoices"), "{status}");
+    assert!(
+        status["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "accounting.invoices"),
+        "{status}"
+    );
 
     let config = std::fs::read_to_string(env.config_path()).unwrap();
-    assert!(config.contains(&env.xero.default_tenant_id()), "tenant not saved:\n{config}");
+    assert!(
+        config.contains(&env.xero.default_tenant_id()),
+        "tenant not saved:\n{config}"
+    );
     assert!(!config.contains("sbx_"), "config holds a token:\n{config}");
     assert_eq!(env.xero.pkce_failures(), 0);
     env.assert_no_secrets_leaked();
@@ -55,15 +68,42 @@ fn verifier_sent_matches_challenge() {
     env.connect();
 
     let requests = env.xero.requests();
-    let token_request = requests.iter().find(|r| r.path == "/connect/token").expect("a token request");
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(token_request.body.as_bytes()).into_owned().collect();
-    let verifier = form.iter().find(|(k, _)| k == "code_verifier").map(|(_, v)| v.clone()).expect("code_verifier sent");
-    assert!((43..=128).contains(&verifier.len()), "verifier length {}", verifier.len());
-    assert!(form.iter().any(|(k, v)| k == "client_id" && v == CLIENT_ID), "client_id missing from the form");
-    assert_eq!(env.xero.pkce_failures(), 0, "the double rejected the verifier");
+    let token_request = requests
+        .iter()
+        .find(|r| r.path == "/connect/token")
+        .expect("a token request");
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(token_request.body.as_bytes())
+        .into_owned()
+        .collect();
+    let verifier = form
+        .iter()
+        .find(|(k, _)| k == "code_verifier")
+        .map(|(_, v)| v.clone())
+        .expect("code_verifier sent");
+    assert!(
+        (43..=128).contains(&verifier.len()),
+        "verifier length {}",
+        verifier.len()
+    );
+    assert!(
+        form.iter().any(|(k, v)| k == "client_id" && v == CLIENT_ID),
+        "client_id missing from the form"
+    );
+    assert_eq!(
+        env.xero.pkce_failures(),
+        0,
+        "the double rejected the verifier"
+    );
 
-    let authorize = requests.iter().find(|r| r.path == "/identity/connect/authorize").expect("an authorize request");
-    assert!(authorize.query.contains("code_challenge_method=S256"), "{}", authorize.query);
+    let authorize = requests
+        .iter()
+        .find(|r| r.path == "/identity/connect/authorize")
+        .expect("an authorize request");
+    assert!(
+        authorize.query.contains("code_challenge_method=S256"),
+        "{}",
+        authorize.query
+    );
 }
 
 #[test]
@@ -89,17 +129,31 @@ fn wrong_state_stores_nothing() {
     assert_exit(&output, 1, "connect");
     assert!(stderr(&output).contains("state"), "{}", stderr(&output));
     assert!(!token_file(&env).exists());
-    assert!(env.xero.requests().iter().all(|r| r.path != "/connect/token"), "a code with a wrong state was exchanged");
+    assert!(
+        env.xero
+            .requests()
+            .iter()
+            .all(|r| r.path != "/connect/token"),
+        "a code with a wrong state was exchanged"
+    );
 }
 
 #[test]
 fn sign_in_timeout_stores_nothing() {
     let env = TestEnv::new();
 
-    let output = env.run_with(env.cmd().env("BROWSER", "true").args(["connect", "--timeout", "1"]));
+    let output = env.run_with(
+        env.cmd()
+            .env("BROWSER", "true")
+            .args(["connect", "--timeout", "1"]),
+    );
 
     assert_exit(&output, 1, "connect");
-    assert!(stderr(&output).contains("within 1 s"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("within 1 s"),
+        "{}",
+        stderr(&output)
+    );
     assert!(!token_file(&env).exists());
 }
 
@@ -130,7 +184,12 @@ fn stray_request_does_not_end_flow() {
     .unwrap();
     make_executable(&script);
 
-    let output = env.run_with(env.cmd().env("BROWSER", &script).args(["connect", "--timeout", "30"]));
+    let output =
+        env.run_with(
+            env.cmd()
+                .env("BROWSER", &script)
+                .args(["connect", "--timeout", "30"]),
+        );
 
     assert_success(&output, "connect");
     assert!(token_file(&env).exists());
@@ -151,7 +210,12 @@ fn callback_through_ipv6_loopback() {
     .unwrap();
     make_executable(&script);
 
-    let output = env.run_with(env.cmd().env("BROWSER", &script).args(["connect", "--timeout", "30"]));
+    let output =
+        env.run_with(
+            env.cmd()
+                .env("BROWSER", &script)
+                .args(["connect", "--timeout", "30"]),
+        );
 
     assert_success(&output, "connect over [::1]");
     assert!(token_file(&env).exists());
@@ -185,7 +249,10 @@ fn listener_binds_loopback_only() {
 
     assert!(!listening.is_empty(), "nothing listens on port {port}");
     for address in &listening {
-        assert!(address.is_loopback(), "the listener is bound to {address}, which is not loopback");
+        assert!(
+            address.is_loopback(),
+            "the listener is bound to {address}, which is not loopback"
+        );
     }
 }
 
@@ -193,7 +260,9 @@ fn listener_binds_loopback_only() {
 fn listening_addresses(port: u16) -> Vec<std::net::IpAddr> {
     let mut found = Vec::new();
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
         for line in text.lines().skip(1) {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let (local, state) = (fields[1], fields[3]);
@@ -201,7 +270,10 @@ fn listening_addresses(port: u16) -> Vec<std::net::IpAddr> {
             if state != "0A" || u16::from_str_radix(local_port, 16).unwrap() != port {
                 continue;
             }
-            let bytes: Vec<u8> = (0..address.len()).step_by(2).map(|i| u8::from_str_radix(&address[i..i + 2], 16).unwrap()).collect();
+            let bytes: Vec<u8> = (0..address.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&address[i..i + 2], 16).unwrap())
+                .collect();
             let ip = if v6 {
                 let mut octets = [0u8; 16];
                 for (word, chunk) in bytes.chunks(4).enumerate() {
@@ -240,9 +312,15 @@ fn no_browser_accepts_pasted_redirect() {
             break line[start..].trim().to_string();
         }
     };
-    let redirect = std::process::Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{redirect_url}", &url]).output().unwrap();
+    let redirect = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{redirect_url}", &url])
+        .output()
+        .unwrap();
     let redirect = String::from_utf8(redirect.stdout).unwrap();
-    assert!(redirect.contains("code="), "the double did not redirect with a code: {redirect}");
+    assert!(
+        redirect.contains("code="),
+        "the double did not redirect with a code: {redirect}"
+    );
 
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "{redirect}").unwrap();
@@ -250,7 +328,11 @@ fn no_browser_accepts_pasted_redirect() {
     let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
     let status = child.wait().unwrap();
 
-    assert!(status.success(), "connect --no-browser failed: {}", rest.join("\n"));
+    assert!(
+        status.success(),
+        "connect --no-browser failed: {}",
+        rest.join("\n")
+    );
     assert!(token_file(&env).exists());
     let joined = rest.join("\n");
     assert!(!joined.contains("sbx_"), "{joined}");
@@ -260,7 +342,13 @@ fn no_browser_accepts_pasted_redirect() {
 fn invalid_scope_explains_fix() {
     let env = TestEnv::new();
 
-    let output = env.run(&["connect", "--timeout", "30", "--scopes", "offline_access accounting.everything"]);
+    let output = env.run(&[
+        "connect",
+        "--timeout",
+        "30",
+        "--scopes",
+        "offline_access accounting.everything",
+    ]);
 
     assert_exit(&output, 78, "connect");
     let message = stderr(&output);
@@ -288,8 +376,16 @@ fn disconnect_revokes_and_deletes_tokens() {
     assert_success(&output, "disconnect");
     assert!(!token_file(&env).exists());
     let requests = env.xero.requests();
-    assert!(requests.iter().any(|r| r.path == "/connect/revocation"), "no revocation request");
-    assert!(requests.iter().any(|r| r.method == "DELETE" && r.path.starts_with("/connections/")), "no connection deleted");
+    assert!(
+        requests.iter().any(|r| r.path == "/connect/revocation"),
+        "no revocation request"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path.starts_with("/connections/")),
+        "no connection deleted"
+    );
     assert_exit(&env.run(&["status"]), 77, "status after disconnect");
     env.assert_no_secrets_leaked();
 }
@@ -317,7 +413,11 @@ fn verbose_logs_hold_no_secrets() {
     let output = env.run(&["-vv", "tenants"]);
 
     assert_success(&output, "tenants -vv");
-    assert!(stderr(&output).contains("xero request"), "no request log line at -vv:\n{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("xero request"),
+        "no request log line at -vv:\n{}",
+        stderr(&output)
+    );
     env.assert_no_secrets_leaked();
 }
 
@@ -325,17 +425,26 @@ fn verbose_logs_hold_no_secrets() {
 fn keyring_unavailable_names_file_store() {
     let env = TestEnv::new();
     env.write_config("");
-    let config = std::fs::read_to_string(env.config_path()).unwrap().replace("token_store = \"file\"", "token_store = \"keyring\"");
+    let config = std::fs::read_to_string(env.config_path())
+        .unwrap()
+        .replace("token_store = \"file\"", "token_store = \"keyring\"");
     std::fs::write(env.config_path(), config).unwrap();
 
     let output = env.run_with(
         env.cmd()
-            .env("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={}/no-bus", env.path().display()))
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path={}/no-bus", env.path().display()),
+            )
             .args(["status"]),
     );
 
     assert_exit(&output, 78, "status with no keyring");
-    assert!(stderr(&output).contains("XEROSYNC_TOKEN_STORE=file"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("XEROSYNC_TOKEN_STORE=file"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// Runs only where CI started a real Secret Service (gnome-keyring under
@@ -347,13 +456,18 @@ fn keyring_persists_across_processes() {
         return;
     }
     let env = TestEnv::new();
-    let config = std::fs::read_to_string(env.config_path()).unwrap().replace("token_store = \"file\"", "token_store = \"keyring\"");
+    let config = std::fs::read_to_string(env.config_path())
+        .unwrap()
+        .replace("token_store = \"file\"", "token_store = \"keyring\"");
     std::fs::write(env.config_path(), config).unwrap();
     let profile = format!("kr{}", std::process::id());
 
     let output = env.run(&["--profile", &profile, "connect", "--timeout", "30"]);
     assert_success(&output, "connect with the keyring");
-    assert!(!token_file(&env).exists(), "the keyring store wrote a token file");
+    assert!(
+        !token_file(&env).exists(),
+        "the keyring store wrote a token file"
+    );
 
     let status = env.run(&["--profile", &profile, "status", "--json"]);
     assert_success(&status, "status in a second process");
@@ -361,10 +475,20 @@ fn keyring_persists_across_processes() {
     assert_eq!(json(&status)["token_store"], "keyring");
 
     env.xero.expire_access_tokens();
-    assert_success(&env.run(&["--profile", &profile, "tenants"]), "refresh through the keyring");
+    assert_success(
+        &env.run(&["--profile", &profile, "tenants"]),
+        "refresh through the keyring",
+    );
 
-    assert_success(&env.run(&["--profile", &profile, "disconnect", "--local-only"]), "disconnect");
-    assert_exit(&env.run(&["--profile", &profile, "status"]), 77, "status after disconnect");
+    assert_success(
+        &env.run(&["--profile", &profile, "disconnect", "--local-only"]),
+        "disconnect",
+    );
+    assert_exit(
+        &env.run(&["--profile", &profile, "status"]),
+        77,
+        "status after disconnect",
+    );
     env.assert_no_secrets_leaked();
 }
 

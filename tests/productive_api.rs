@@ -22,7 +22,12 @@ fn date(text: &str) -> NaiveDate {
 }
 
 fn start_double(rate_limit: u32, rate_window: Duration) -> ProductiveDouble {
-    let config = ProductiveDoubleConfig { token: TOKEN.into(), organization_id: ORGANIZATION.into(), rate_limit, rate_window };
+    let config = ProductiveDoubleConfig {
+        token: TOKEN.into(),
+        organization_id: ORGANIZATION.into(),
+        rate_limit,
+        rate_window,
+    };
     let double = ProductiveDouble::start(config).unwrap();
     double.add_invoice("880103", "INV-2025-0103", "USD", dec("8148.02"));
     double.add_invoice("880108", "INV-2025-0108", "EUR", dec("4091.56"));
@@ -41,7 +46,13 @@ fn fast_retries() -> RetryPolicy {
 }
 
 fn client_for(double: &ProductiveDouble, token: &str, organization_id: &str) -> ProductiveClient {
-    ProductiveClient::new(double.base_url(), organization_id.into(), Secret::new(token)).unwrap().with_retry_policy(fast_retries())
+    ProductiveClient::new(
+        double.base_url(),
+        organization_id.into(),
+        Secret::new(token),
+    )
+    .unwrap()
+    .with_retry_policy(fast_retries())
 }
 
 fn client(double: &ProductiveDouble) -> ProductiveClient {
@@ -49,26 +60,40 @@ fn client(double: &ProductiveDouble) -> ProductiveClient {
 }
 
 fn statuses(double: &ProductiveDouble) -> Vec<u16> {
-    double.requests().iter().map(|request| request.status).collect()
+    double
+        .requests()
+        .iter()
+        .map(|request| request.status)
+        .collect()
 }
 
 #[tokio::test]
 async fn list_payments_follows_every_page() {
     let double = start_double(1000, Duration::from_secs(10));
     for day in 0..450u64 {
-        double.add_existing_payment("880103", dec("1.25"), date("2025-01-01") + chrono::Days::new(day % 200), Some(&format!("xero-{day}")));
+        double.add_existing_payment(
+            "880103",
+            dec("1.25"),
+            date("2025-01-01") + chrono::Days::new(day % 200),
+            Some(&format!("xero-{day}")),
+        );
     }
     double.add_existing_payment("880108", dec("1500.00"), date("2025-02-20"), None);
 
     let payments = client(&double).list_payments("880103").await.unwrap();
 
     assert_eq!(payments.len(), 450);
-    assert!(payments.iter().all(|payment| payment.invoice_id == "880103"));
+    assert!(payments
+        .iter()
+        .all(|payment| payment.invoice_id == "880103"));
     assert!(payments.iter().all(|payment| payment.amount == dec("1.25")));
     assert_eq!(payments[449].external_id.as_deref(), Some("xero-449"));
 
     let requests = double.requests();
-    let pages: Vec<&str> = requests.iter().map(|request| request.query_value("page[number]").unwrap()).collect();
+    let pages: Vec<&str> = requests
+        .iter()
+        .map(|request| request.query_value("page[number]").unwrap())
+        .collect();
     assert_eq!(pages, vec!["1", "2", "3"]);
     for request in &requests {
         assert_eq!(request.path, "/api/v2/payments");
@@ -90,7 +115,14 @@ async fn create_payment_sends_cents_and_headers() {
     let double = start_double(100, Duration::from_secs(10));
 
     let payment = client(&double)
-        .create_payment("880103", dec("5000.00"), "USD", date("2025-02-10"), Some("Xero payment"), Some("xero-payment-1"))
+        .create_payment(
+            "880103",
+            dec("5000.00"),
+            "USD",
+            date("2025-02-10"),
+            Some("Xero payment"),
+            Some("xero-payment-1"),
+        )
         .await
         .unwrap();
 
@@ -110,10 +142,16 @@ async fn create_payment_sends_cents_and_headers() {
     assert_eq!(request.method, "POST");
     assert_eq!(request.header("X-Auth-Token"), Some(TOKEN));
     assert_eq!(request.header("X-Organization-Id"), Some(ORGANIZATION));
-    assert_eq!(request.header("Content-Type"), Some("application/vnd.api+json"));
+    assert_eq!(
+        request.header("Content-Type"),
+        Some("application/vnd.api+json")
+    );
     let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
     assert_eq!(body["data"]["type"], "payments");
-    assert_eq!(body["data"]["attributes"]["amount"], serde_json::json!(500000));
+    assert_eq!(
+        body["data"]["attributes"]["amount"],
+        serde_json::json!(500000)
+    );
     assert_eq!(body["data"]["attributes"]["invoice_id"], "880103");
     assert_eq!(body["data"]["attributes"]["paid_on"], "2025-02-10");
 }
@@ -121,7 +159,17 @@ async fn create_payment_sends_cents_and_headers() {
 #[tokio::test]
 async fn create_payment_rejects_fractions_of_a_cent() {
     let double = start_double(100, Duration::from_secs(10));
-    let err = client(&double).create_payment("880103", dec("10.005"), "USD", date("2025-02-10"), None, None).await.unwrap_err();
+    let err = client(&double)
+        .create_payment(
+            "880103",
+            dec("10.005"),
+            "USD",
+            date("2025-02-10"),
+            None,
+            None,
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, Kind::Failed);
     assert!(err.message.contains("10.005"), "{}", err.message);
     assert!(double.requests().is_empty());
@@ -130,10 +178,24 @@ async fn create_payment_rejects_fractions_of_a_cent() {
 #[tokio::test]
 async fn create_payment_for_unknown_invoice_fails() {
     let double = start_double(100, Duration::from_secs(10));
-    let err = client(&double).create_payment("999", dec("10.00"), "USD", date("2025-02-10"), None, Some("xero-1")).await.unwrap_err();
+    let err = client(&double)
+        .create_payment(
+            "999",
+            dec("10.00"),
+            "USD",
+            date("2025-02-10"),
+            None,
+            Some("xero-1"),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, Kind::Failed);
     assert!(err.message.contains("HTTP 422"), "{}", err.message);
-    assert!(err.message.contains("invoice 999 does not exist"), "{}", err.message);
+    assert!(
+        err.message.contains("invoice 999 does not exist"),
+        "{}",
+        err.message
+    );
     assert!(double.payments().is_empty());
 }
 
@@ -149,7 +211,11 @@ async fn rate_limit_waits_then_succeeds() {
 
     assert_eq!(invoice.number, "INV-2025-0103");
     assert_eq!(statuses(&double), vec![200, 200, 429, 200]);
-    assert!(started.elapsed() >= Duration::from_millis(900), "waited only {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited only {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -163,7 +229,11 @@ async fn rate_limit_longer_than_budget_is_temporary() {
 
     assert_eq!(err.kind, Kind::Temporary);
     assert!(err.message.contains("rate limited"), "{}", err.message);
-    assert!(started.elapsed() < Duration::from_secs(2), "waited {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "waited {:?}",
+        started.elapsed()
+    );
     assert_eq!(statuses(&double), vec![200, 429]);
 }
 
@@ -199,13 +269,26 @@ async fn dropped_create_is_not_repeated() {
     let double = start_double(100, Duration::from_secs(10));
     double.inject(Fault::DropAfterCommit);
 
-    let payment =
-        client(&double).create_payment("880108", dec("1500.00"), "EUR", date("2025-02-20"), None, Some("xero-payment-7")).await.unwrap();
+    let payment = client(&double)
+        .create_payment(
+            "880108",
+            dec("1500.00"),
+            "EUR",
+            date("2025-02-20"),
+            None,
+            Some("xero-payment-7"),
+        )
+        .await
+        .unwrap();
 
     assert_eq!(payment.external_id.as_deref(), Some("xero-payment-7"));
     assert_eq!(payment.amount, dec("1500.00"));
     assert_eq!(double.payments().len(), 1);
-    let methods: Vec<String> = double.requests().iter().map(|request| request.method.clone()).collect();
+    let methods: Vec<String> = double
+        .requests()
+        .iter()
+        .map(|request| request.method.clone())
+        .collect();
     assert_eq!(methods, vec!["POST", "GET"]);
 }
 
@@ -214,10 +297,24 @@ async fn dropped_create_without_external_id_stops() {
     let double = start_double(100, Duration::from_secs(10));
     double.inject(Fault::DropAfterCommit);
 
-    let err = client(&double).create_payment("880108", dec("1500.00"), "EUR", date("2025-02-20"), None, None).await.unwrap_err();
+    let err = client(&double)
+        .create_payment(
+            "880108",
+            dec("1500.00"),
+            "EUR",
+            date("2025-02-20"),
+            None,
+            None,
+        )
+        .await
+        .unwrap_err();
 
     assert_eq!(err.kind, Kind::Temporary);
-    assert!(err.message.contains("check the payments of invoice 880108"), "{}", err.message);
+    assert!(
+        err.message.contains("check the payments of invoice 880108"),
+        "{}",
+        err.message
+    );
     assert_eq!(double.payments().len(), 1);
     assert_eq!(double.requests().len(), 1);
 }
@@ -227,11 +324,29 @@ async fn create_retried_after_server_error() {
     let double = start_double(100, Duration::from_secs(10));
     double.inject(Fault::ServiceUnavailable);
 
-    client(&double).create_payment("880108", dec("1500.00"), "EUR", date("2025-02-20"), None, Some("xero-payment-8")).await.unwrap();
+    client(&double)
+        .create_payment(
+            "880108",
+            dec("1500.00"),
+            "EUR",
+            date("2025-02-20"),
+            None,
+            Some("xero-payment-8"),
+        )
+        .await
+        .unwrap();
 
     assert_eq!(double.payments().len(), 1);
-    let calls: Vec<(String, u16)> = double.requests().iter().map(|request| (request.method.clone(), request.status)).collect();
-    let expected = vec![("POST".to_string(), 503), ("GET".to_string(), 200), ("POST".to_string(), 201)];
+    let calls: Vec<(String, u16)> = double
+        .requests()
+        .iter()
+        .map(|request| (request.method.clone(), request.status))
+        .collect();
+    let expected = vec![
+        ("POST".to_string(), 503),
+        ("GET".to_string(), 200),
+        ("POST".to_string(), 201),
+    ];
     assert_eq!(calls, expected);
 }
 
@@ -240,12 +355,24 @@ async fn rejected_token_names_the_fix() {
     let double = start_double(100, Duration::from_secs(10));
     let wrong_token = "wrong-token-9c4d";
 
-    let err = client_for(&double, wrong_token, ORGANIZATION).list_payments("880103").await.unwrap_err();
+    let err = client_for(&double, wrong_token, ORGANIZATION)
+        .list_payments("880103")
+        .await
+        .unwrap_err();
 
     assert_eq!(err.kind, Kind::Config);
-    assert!(err.message.contains("rejected the API token or organization id 4242"), "{}", err.message);
+    assert!(
+        err.message
+            .contains("rejected the API token or organization id 4242"),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains("HTTP 401"), "{}", err.message);
-    assert!(err.message.contains("xerosync connect --productive"), "{}", err.message);
+    assert!(
+        err.message.contains("xerosync connect --productive"),
+        "{}",
+        err.message
+    );
     assert!(!err.message.contains(wrong_token), "{}", err.message);
     assert_eq!(statuses(&double), vec![401]);
 }
@@ -254,11 +381,18 @@ async fn rejected_token_names_the_fix() {
 async fn rejected_organization_is_config_error() {
     let double = start_double(100, Duration::from_secs(10));
 
-    let err = client_for(&double, TOKEN, "9999").get_invoice("880103").await.unwrap_err();
+    let err = client_for(&double, TOKEN, "9999")
+        .get_invoice("880103")
+        .await
+        .unwrap_err();
 
     assert_eq!(err.kind, Kind::Config);
     assert!(err.message.contains("HTTP 403"), "{}", err.message);
-    assert!(err.message.contains("productive.organization_id"), "{}", err.message);
+    assert!(
+        err.message.contains("productive.organization_id"),
+        "{}",
+        err.message
+    );
     assert!(!err.message.contains(TOKEN), "{}", err.message);
 }
 
@@ -281,7 +415,11 @@ async fn get_unknown_invoice_fails() {
     let err = client(&double).get_invoice("404404").await.unwrap_err();
     assert_eq!(err.kind, Kind::Failed);
     assert!(err.message.contains("HTTP 404"), "{}", err.message);
-    assert!(err.message.contains("invoice 404404 does not exist"), "{}", err.message);
+    assert!(
+        err.message.contains("invoice 404404 does not exist"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]
@@ -312,13 +450,18 @@ async fn unreachable_server_is_temporary() {
 #[test]
 fn plain_http_only_on_loopback() {
     let remote = Url::parse("http://api.productive.example/api/v2").unwrap();
-    let err = ProductiveClient::new(remote, ORGANIZATION.into(), Secret::new(TOKEN)).err().unwrap();
+    let err = ProductiveClient::new(remote, ORGANIZATION.into(), Secret::new(TOKEN))
+        .err()
+        .unwrap();
     assert_eq!(err.kind, Kind::Config);
     assert!(err.message.contains("https"), "{}", err.message);
 
     let secure = Url::parse("https://api.productive.example/api/v2").unwrap();
     assert!(ProductiveClient::new(secure, ORGANIZATION.into(), Secret::new(TOKEN)).is_ok());
-    let empty_organization =
-        ProductiveClient::new(Url::parse("https://api.productive.example/api/v2").unwrap(), " ".into(), Secret::new(TOKEN));
+    let empty_organization = ProductiveClient::new(
+        Url::parse("https://api.productive.example/api/v2").unwrap(),
+        " ".into(),
+        Secret::new(TOKEN),
+    );
     assert_eq!(empty_organization.err().unwrap().kind, Kind::Config);
 }

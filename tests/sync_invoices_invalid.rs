@@ -8,7 +8,10 @@ const CSV: &str = "tests/fixtures/invoices.csv";
 
 /// Physical line (1-based) of the first line of the fixture containing `needle`.
 fn line_of(text: &str, needle: &str) -> usize {
-    text.lines().position(|line| line.contains(needle)).unwrap_or_else(|| panic!("{needle} not in the fixture")) + 1
+    text.lines()
+        .position(|line| line.contains(needle))
+        .unwrap_or_else(|| panic!("{needle} not in the fixture"))
+        + 1
 }
 
 #[test]
@@ -26,7 +29,8 @@ fn every_problem_reported_nothing_sent() {
 
     lines[bad_amount - 1] = lines[bad_amount - 1].replace(",85.00,", ",85.0O,");
     lines[bad_currency - 1] = lines[bad_currency - 1].replace(",GBP,", ",GPB,");
-    lines[missing_client - 1] = lines[missing_client - 1].replace("Gradska Ljekarna Šestine d.o.o.", "");
+    lines[missing_client - 1] =
+        lines[missing_client - 1].replace("Gradska Ljekarna Šestine d.o.o.", "");
     for line in lines.iter_mut().filter(|l| l.starts_with("880110,")) {
         *line = line.replace("INV-2025-0110", "INV-2025-0109");
     }
@@ -42,13 +46,30 @@ fn every_problem_reported_nothing_sent() {
 
     assert_exit(&output, 65, "invalid export");
     let message = stderr(&output);
-    for (line, what) in [(bad_amount, "bad amount"), (bad_currency, "unknown currency"), (missing_client, "missing client"), (duplicate, "duplicate number"), (wrong_total, "totals")] {
-        assert!(message.contains(&format!("{name}:{line}:")), "{what} not reported at line {line}:\n{message}");
+    for (line, what) in [
+        (bad_amount, "bad amount"),
+        (bad_currency, "unknown currency"),
+        (missing_client, "missing client"),
+        (duplicate, "duplicate number"),
+        (wrong_total, "totals"),
+    ] {
+        assert!(
+            message.contains(&format!("{name}:{line}:")),
+            "{what} not reported at line {line}:\n{message}"
+        );
     }
     assert!(message.contains("GPB"), "{message}");
     assert!(message.contains("INV-2025-0109"), "{message}");
     assert!(message.contains("nothing was sent"), "{message}");
-    assert!(env.xero.requests().is_empty(), "requests reached Xero: {:?}", env.xero.requests().iter().map(|r| r.path.clone()).collect::<Vec<_>>());
+    assert!(
+        env.xero.requests().is_empty(),
+        "requests reached Xero: {:?}",
+        env.xero
+            .requests()
+            .iter()
+            .map(|r| r.path.clone())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -56,11 +77,17 @@ fn unmapped_tax_rate_named_with_fix() {
     let env = TestEnv::new();
     std::fs::write(
         env.config_path(),
-        std::fs::read_to_string(env.config_path()).unwrap().replace("\"13\" = \"OUTPUT\"\n", ""),
+        std::fs::read_to_string(env.config_path())
+            .unwrap()
+            .replace("\"13\" = \"OUTPUT\"\n", ""),
     )
     .unwrap();
     let original = std::fs::read_to_string(CSV).unwrap();
-    let thirteen = original.lines().position(|l| l.contains(",PDV 13%,13.00,")).unwrap() + 1;
+    let thirteen = original
+        .lines()
+        .position(|l| l.contains(",PDV 13%,13.00,"))
+        .unwrap()
+        + 1;
 
     let output = env.run(&["sync", "invoices", CSV, "--dry-run"]);
 
@@ -77,7 +104,13 @@ fn bom_and_crlf_accepted() {
     let file = env.path().join("windows.csv");
     std::fs::write(&file, format!("\u{feff}{}", original.replace('\n', "\r\n"))).unwrap();
 
-    let output = env.run(&["sync", "invoices", file.to_str().unwrap(), "--dry-run", "--json"]);
+    let output = env.run(&[
+        "sync",
+        "invoices",
+        file.to_str().unwrap(),
+        "--dry-run",
+        "--json",
+    ]);
 
     assert_success(&output, "BOM + CRLF export");
     assert_eq!(json(&output)["invoices"].as_array().unwrap().len(), 25);
@@ -94,7 +127,13 @@ fn renamed_headers_mapped() {
     let file = env.path().join("renamed.csv");
     std::fs::write(&file, original.replacen("Invoice number", "Invoice no.", 1)).unwrap();
 
-    let output = env.run(&["sync", "invoices", file.to_str().unwrap(), "--dry-run", "--json"]);
+    let output = env.run(&[
+        "sync",
+        "invoices",
+        file.to_str().unwrap(),
+        "--dry-run",
+        "--json",
+    ]);
 
     assert_success(&output, "renamed header");
     assert_eq!(json(&output)["invoices"].as_array().unwrap().len(), 25);

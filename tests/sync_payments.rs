@@ -7,7 +7,9 @@ use std::time::Duration;
 use common::*;
 use rust_decimal::Decimal;
 use serde_json::Value;
-use xerosync::sandbox::productive::{Fault as ProductiveFault, ProductiveDouble, ProductiveDoubleConfig};
+use xerosync::sandbox::productive::{
+    Fault as ProductiveFault, ProductiveDouble, ProductiveDoubleConfig,
+};
 use xerosync::sandbox::xero::{Fault, FaultAction};
 
 const CSV: &str = "tests/fixtures/invoices.csv";
@@ -28,7 +30,13 @@ fn pushed() -> Month {
     let env = TestEnv::new();
     env.connect_and_select();
     let tenant = env.xero.default_tenant_id();
-    env.xero.insert_existing_invoice(&tenant, "INV-2025-0117", "8f0b6c2e-4d1a-4c7e-9b55-3e2d7a91c0f4", "EUR", dec("6275.00"));
+    env.xero.insert_existing_invoice(
+        &tenant,
+        "INV-2025-0117",
+        "8f0b6c2e-4d1a-4c7e-9b55-3e2d7a91c0f4",
+        "EUR",
+        dec("6275.00"),
+    );
     assert_success(&env.run(&["sync", "invoices", CSV]), "sync invoices");
 
     let productive = ProductiveDouble::start(ProductiveDoubleConfig {
@@ -47,8 +55,15 @@ fn pushed() -> Month {
     ] {
         productive.add_invoice(id, number, currency, dec(gross));
     }
-    env.append_config(&format!("[productive]\napi_url = \"{}\"\norganization_id = \"{ORGANIZATION}\"\n", productive.base_url()));
-    let stored = env.run_with(env.cmd().args(["connect", "--productive"]).write_stdin(format!("{PRODUCTIVE_TOKEN}\n")));
+    env.append_config(&format!(
+        "[productive]\napi_url = \"{}\"\norganization_id = \"{ORGANIZATION}\"\n",
+        productive.base_url()
+    ));
+    let stored = env.run_with(
+        env.cmd()
+            .args(["connect", "--productive"])
+            .write_stdin(format!("{PRODUCTIVE_TOKEN}\n")),
+    );
     assert_success(&stored, "connect --productive");
     env.xero.clear_requests();
     Month { env, productive }
@@ -59,11 +74,24 @@ fn payments_run(month: &Month) -> std::process::Output {
 }
 
 fn invoice<'a>(report: &'a Value, number: &str) -> &'a Value {
-    report["invoices"].as_array().unwrap().iter().find(|i| i["number"] == number).unwrap_or_else(|| panic!("{number} not in the report: {report}"))
+    report["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["number"] == number)
+        .unwrap_or_else(|| panic!("{number} not in the report: {report}"))
 }
 
-fn productive_payments_of(month: &Month, invoice_id: &str) -> Vec<xerosync::sandbox::productive::DoublePayment> {
-    month.productive.payments().into_iter().filter(|p| p.invoice_id == invoice_id).collect()
+fn productive_payments_of(
+    month: &Month,
+    invoice_id: &str,
+) -> Vec<xerosync::sandbox::productive::DoublePayment> {
+    month
+        .productive
+        .payments()
+        .into_iter()
+        .filter(|p| p.invoice_id == invoice_id)
+        .collect()
 }
 
 #[test]
@@ -71,8 +99,20 @@ fn full_partial_and_no_payment() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
     assert_success(&payments_run(&month), "first run, before any payment");
-    let full = month.env.xero.add_payment(&tenant, "INV-2025-0101", dec("9684.38"), "2025-02-03".parse().unwrap(), "BANK-1");
-    let part = month.env.xero.add_payment(&tenant, "INV-2025-0103", dec("5000.00"), "2025-02-10".parse().unwrap(), "BANK-2");
+    let full = month.env.xero.add_payment(
+        &tenant,
+        "INV-2025-0101",
+        dec("9684.38"),
+        "2025-02-03".parse().unwrap(),
+        "BANK-1",
+    );
+    let part = month.env.xero.add_payment(
+        &tenant,
+        "INV-2025-0103",
+        dec("5000.00"),
+        "2025-02-10".parse().unwrap(),
+        "BANK-2",
+    );
 
     let output = payments_run(&month);
 
@@ -89,7 +129,14 @@ fn full_partial_and_no_payment() {
     assert_eq!(partly["payment_state"], "part_paid");
     assert_eq!(partly["amount_paid"], "5000.00");
     assert_eq!(partly["amount_due"], "3148.02");
-    assert!(report["invoices"].as_array().unwrap().iter().all(|i| i["number"] != "INV-2025-0104"), "an unchanged invoice was reported");
+    assert!(
+        report["invoices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["number"] != "INV-2025-0104"),
+        "an unchanged invoice was reported"
+    );
 
     let recorded = productive_payments_of(&month, "880101");
     assert_eq!(recorded.len(), 1);
@@ -101,7 +148,10 @@ fn full_partial_and_no_payment() {
     assert_eq!(partial[0].amount, dec("5000.00"));
     month.env.assert_no_secrets_leaked();
     for output in [stdout(&output), stderr(&output)] {
-        assert!(!output.contains(PRODUCTIVE_TOKEN), "the Productive token leaked");
+        assert!(
+            !output.contains(PRODUCTIVE_TOKEN),
+            "the Productive token leaked"
+        );
     }
 }
 
@@ -109,10 +159,25 @@ fn full_partial_and_no_payment() {
 fn voided_deleted_and_credited() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
-    month.env.xero.set_invoice_status(&tenant, "INV-2025-0106", "VOIDED");
-    month.env.xero.set_invoice_status(&tenant, "INV-2025-0124", "DELETED");
-    month.env.xero.allocate_credit_note(&tenant, "CN-2025-0001", "INV-2025-0113", dec("576.80"));
-    month.env.xero.add_payment(&tenant, "INV-2025-0113", dec("2800.00"), "2025-03-01".parse().unwrap(), "BANK-3");
+    month
+        .env
+        .xero
+        .set_invoice_status(&tenant, "INV-2025-0106", "VOIDED");
+    month
+        .env
+        .xero
+        .set_invoice_status(&tenant, "INV-2025-0124", "DELETED");
+    month
+        .env
+        .xero
+        .allocate_credit_note(&tenant, "CN-2025-0001", "INV-2025-0113", dec("576.80"));
+    month.env.xero.add_payment(
+        &tenant,
+        "INV-2025-0113",
+        dec("2800.00"),
+        "2025-03-01".parse().unwrap(),
+        "BANK-3",
+    );
 
     let output = payments_run(&month);
 
@@ -120,12 +185,19 @@ fn voided_deleted_and_credited() {
     let report = json(&output);
     assert_eq!(invoice(&report, "INV-2025-0106")["status"], "VOIDED");
     assert_eq!(invoice(&report, "INV-2025-0106")["payment_state"], "voided");
-    assert_eq!(invoice(&report, "INV-2025-0124")["payment_state"], "deleted");
+    assert_eq!(
+        invoice(&report, "INV-2025-0124")["payment_state"],
+        "deleted"
+    );
     let credited = invoice(&report, "INV-2025-0113");
     assert_eq!(credited["status"], "PAID");
     assert_eq!(credited["amount_credited"], "576.80");
     assert_eq!(credited["amount_paid"], "2800.00");
-    assert_eq!(credited["payments"].as_array().unwrap().len(), 1, "the credit allocation became a payment row");
+    assert_eq!(
+        credited["payments"].as_array().unwrap().len(),
+        1,
+        "the credit allocation became a payment row"
+    );
     assert_eq!(productive_payments_of(&month, "880113").len(), 1);
 }
 
@@ -133,7 +205,10 @@ fn voided_deleted_and_credited() {
 fn rerun_without_changes_costs_one_request() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
-    month.env.xero.allocate_credit_note(&tenant, "CN-2025-0001", "INV-2025-0113", dec("576.80"));
+    month
+        .env
+        .xero
+        .allocate_credit_note(&tenant, "CN-2025-0001", "INV-2025-0113", dec("576.80"));
     assert_success(&payments_run(&month), "first run");
     std::thread::sleep(Duration::from_millis(1100));
     month.env.xero.clear_requests();
@@ -141,10 +216,38 @@ fn rerun_without_changes_costs_one_request() {
     let output = payments_run(&month);
 
     assert_success(&output, "second run");
-    let accounting: Vec<_> = month.env.xero.requests().into_iter().filter(|r| r.path.starts_with("/api.xro/")).collect();
-    assert_eq!(accounting.len(), 1, "requests: {:?}", accounting.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>());
-    assert!(accounting[0].headers.iter().any(|(k, _)| k == "if-modified-since"), "no If-Modified-Since header");
-    assert!(month.env.xero.requests().iter().all(|r| r.path.starts_with("/api.xro/")), "other calls were made");
+    let accounting: Vec<_> = month
+        .env
+        .xero
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api.xro/"))
+        .collect();
+    assert_eq!(
+        accounting.len(),
+        1,
+        "requests: {:?}",
+        accounting
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        accounting[0]
+            .headers
+            .iter()
+            .any(|(k, _)| k == "if-modified-since"),
+        "no If-Modified-Since header"
+    );
+    assert!(
+        month
+            .env
+            .xero
+            .requests()
+            .iter()
+            .all(|r| r.path.starts_with("/api.xro/")),
+        "other calls were made"
+    );
 }
 
 #[test]
@@ -152,35 +255,70 @@ fn failed_run_keeps_watermark() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
     assert_success(&payments_run(&month), "first run");
-    let state_file = std::fs::read_dir(month.env.path().join("profiles/default")).unwrap().flatten().map(|e| e.path()).find(|p| p.to_string_lossy().contains("state-")).unwrap();
-    let watermark = |path: &std::path::Path| serde_json::from_str::<Value>(&std::fs::read_to_string(path).unwrap()).unwrap()["payments_watermark"].clone();
+    let state_file = std::fs::read_dir(month.env.path().join("profiles/default"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("state-"))
+        .unwrap();
+    let watermark = |path: &std::path::Path| {
+        serde_json::from_str::<Value>(&std::fs::read_to_string(path).unwrap()).unwrap()
+            ["payments_watermark"]
+            .clone()
+    };
     let before = watermark(&state_file);
 
     std::thread::sleep(Duration::from_millis(1100));
-    month.env.xero.add_payment(&tenant, "INV-2025-0104", dec("2772.50"), "2025-02-20".parse().unwrap(), "BANK-4");
+    month.env.xero.add_payment(
+        &tenant,
+        "INV-2025-0104",
+        dec("2772.50"),
+        "2025-02-20".parse().unwrap(),
+        "BANK-4",
+    );
     // Enough 503s for every attempt of the client's first request.
     for _ in 0..4 {
         month.productive.inject(ProductiveFault::ServiceUnavailable);
     }
     let failed = payments_run(&month);
     assert_exit(&failed, 75, "run with Productive down");
-    assert_eq!(watermark(&state_file), before, "the watermark moved after a failed run");
+    assert_eq!(
+        watermark(&state_file),
+        before,
+        "the watermark moved after a failed run"
+    );
     assert!(productive_payments_of(&month, "880104").is_empty());
 
     let output = payments_run(&month);
 
     assert_success(&output, "run after recovery");
-    assert_eq!(productive_payments_of(&month, "880104").len(), 1, "the payment was missed");
+    assert_eq!(
+        productive_payments_of(&month, "880104").len(),
+        1,
+        "the payment was missed"
+    );
 }
 
 #[test]
 fn each_payment_recorded_once_across_runs() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
-    month.env.xero.add_payment(&tenant, "INV-2025-0101", dec("9684.38"), "2025-02-03".parse().unwrap(), "BANK-1");
+    month.env.xero.add_payment(
+        &tenant,
+        "INV-2025-0101",
+        dec("9684.38"),
+        "2025-02-03".parse().unwrap(),
+        "BANK-1",
+    );
     assert_success(&payments_run(&month), "first run");
 
-    let output = month.env.run(&["sync", "payments", "--json", "--since", "2000-01-01T00:00:00Z"]);
+    let output = month.env.run(&[
+        "sync",
+        "payments",
+        "--json",
+        "--since",
+        "2000-01-01T00:00:00Z",
+    ]);
 
     assert_success(&output, "second run from scratch");
     assert_eq!(productive_payments_of(&month, "880101").len(), 1);
@@ -191,9 +329,20 @@ fn crash_before_state_saved_records_once() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
     let profile = month.env.path().join("profiles/default");
-    let state_file = std::fs::read_dir(&profile).unwrap().flatten().map(|e| e.path()).find(|p| p.to_string_lossy().contains("state-")).unwrap();
+    let state_file = std::fs::read_dir(&profile)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("state-"))
+        .unwrap();
     let saved_before = std::fs::read(&state_file).unwrap();
-    month.env.xero.add_payment(&tenant, "INV-2025-0101", dec("9684.38"), "2025-02-03".parse().unwrap(), "BANK-1");
+    month.env.xero.add_payment(
+        &tenant,
+        "INV-2025-0101",
+        dec("9684.38"),
+        "2025-02-03".parse().unwrap(),
+        "BANK-1",
+    );
     assert_success(&payments_run(&month), "first run");
 
     // The process "died" after Productive stored the payment and before the
@@ -202,7 +351,11 @@ fn crash_before_state_saved_records_once() {
     let output = payments_run(&month);
 
     assert_success(&output, "run after the crash");
-    assert_eq!(productive_payments_of(&month, "880101").len(), 1, "the payment was recorded twice");
+    assert_eq!(
+        productive_payments_of(&month, "880101").len(),
+        1,
+        "the payment was recorded twice"
+    );
     let report = json(&output);
     let recorded = &invoice(&report, "INV-2025-0101")["productive"]["recorded"];
     assert_eq!(recorded[0]["how"], "already_in_productive", "{recorded}");
@@ -212,34 +365,64 @@ fn crash_before_state_saved_records_once() {
 fn lost_productive_response_records_once() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
-    month.env.xero.add_payment(&tenant, "INV-2025-0101", dec("9684.38"), "2025-02-03".parse().unwrap(), "BANK-1");
+    month.env.xero.add_payment(
+        &tenant,
+        "INV-2025-0101",
+        dec("9684.38"),
+        "2025-02-03".parse().unwrap(),
+        "BANK-1",
+    );
     month.productive.inject(ProductiveFault::DropAfterCommit);
 
     let output = payments_run(&month);
 
     assert_success(&output, "run with a lost Productive response");
-    assert_eq!(productive_payments_of(&month, "880101").len(), 1, "the payment was recorded twice");
+    assert_eq!(
+        productive_payments_of(&month, "880101").len(),
+        1,
+        "the payment was recorded twice"
+    );
 }
 
 #[test]
 fn payment_already_in_productive_adopted() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
-    let payment_id = month.env.xero.add_payment(&tenant, "INV-2025-0101", dec("9684.38"), "2025-02-03".parse().unwrap(), "BANK-1");
-    month.productive.add_existing_payment("880101", dec("9684.38"), "2025-02-03".parse().unwrap(), Some(&payment_id));
+    let payment_id = month.env.xero.add_payment(
+        &tenant,
+        "INV-2025-0101",
+        dec("9684.38"),
+        "2025-02-03".parse().unwrap(),
+        "BANK-1",
+    );
+    month.productive.add_existing_payment(
+        "880101",
+        dec("9684.38"),
+        "2025-02-03".parse().unwrap(),
+        Some(&payment_id),
+    );
 
     let output = payments_run(&month);
 
     assert_success(&output, "sync payments");
     assert_eq!(productive_payments_of(&month, "880101").len(), 1);
-    assert_eq!(invoice(&json(&output), "INV-2025-0101")["productive"]["recorded"][0]["how"], "already_in_productive");
+    assert_eq!(
+        invoice(&json(&output), "INV-2025-0101")["productive"]["recorded"][0]["how"],
+        "already_in_productive"
+    );
 }
 
 #[test]
 fn deleted_payment_needs_attention() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
-    let payment_id = month.env.xero.add_payment(&tenant, "INV-2025-0101", dec("9684.38"), "2025-02-03".parse().unwrap(), "BANK-1");
+    let payment_id = month.env.xero.add_payment(
+        &tenant,
+        "INV-2025-0101",
+        dec("9684.38"),
+        "2025-02-03".parse().unwrap(),
+        "BANK-1",
+    );
     assert_success(&payments_run(&month), "first run");
     std::thread::sleep(Duration::from_millis(1100));
     month.env.xero.delete_payment(&tenant, &payment_id);
@@ -247,16 +430,27 @@ fn deleted_payment_needs_attention() {
     let output = payments_run(&month);
 
     assert_exit(&output, 1, "deleted payment");
-    let attention = invoice(&json(&output), "INV-2025-0101")["productive"]["needs_attention"].to_string();
+    let attention =
+        invoice(&json(&output), "INV-2025-0101")["productive"]["needs_attention"].to_string();
     assert!(attention.contains("deleted in Xero"), "{attention}");
-    assert_eq!(productive_payments_of(&month, "880101").len(), 1, "a deleted payment was removed by guesswork");
+    assert_eq!(
+        productive_payments_of(&month, "880101").len(),
+        1,
+        "a deleted payment was removed by guesswork"
+    );
 }
 
 #[test]
 fn quiet_cron_run_prints_nothing() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
-    month.env.xero.add_payment(&tenant, "INV-2025-0101", dec("9684.38"), "2025-02-03".parse().unwrap(), "BANK-1");
+    month.env.xero.add_payment(
+        &tenant,
+        "INV-2025-0101",
+        dec("9684.38"),
+        "2025-02-03".parse().unwrap(),
+        "BANK-1",
+    );
 
     let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("xerosync"))
         .env("XEROSYNC_HOME", month.env.path())
@@ -276,21 +470,42 @@ fn quiet_cron_run_prints_nothing() {
 fn overlapping_run_waits_then_exits_75() {
     let month = pushed();
     let lock_path = month.env.path().join("profiles/default/sync.lock");
-    let _held = xerosync::fsutil::FileLock::acquire(&lock_path, Duration::from_secs(1), "test").unwrap();
+    let _held =
+        xerosync::fsutil::FileLock::acquire(&lock_path, Duration::from_secs(1), "test").unwrap();
 
-    let output = month.env.run_with(month.env.cmd().env("XEROSYNC_LOCK_TIMEOUT", "1").args(["sync", "payments"]));
+    let output = month.env.run_with(
+        month
+            .env
+            .cmd()
+            .env("XEROSYNC_LOCK_TIMEOUT", "1")
+            .args(["sync", "payments"]),
+    );
 
     assert_exit(&output, 75, "overlapping run");
     assert!(stderr(&output).contains("lock"), "{}", stderr(&output));
-    assert!(month.env.xero.requests().is_empty(), "the second run called Xero");
+    assert!(
+        month.env.xero.requests().is_empty(),
+        "the second run called Xero"
+    );
 }
 
 #[test]
 fn concurrent_runs_record_once() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
-    month.env.xero.add_payment(&tenant, "INV-2025-0101", dec("9684.38"), "2025-02-03".parse().unwrap(), "BANK-1");
-    month.env.xero.inject(Fault { method: Some("GET".into()), path_prefix: "/api.xro/2.0/Invoices".into(), times: 1, action: FaultAction::Delay(Duration::from_millis(800)) });
+    month.env.xero.add_payment(
+        &tenant,
+        "INV-2025-0101",
+        dec("9684.38"),
+        "2025-02-03".parse().unwrap(),
+        "BANK-1",
+    );
+    month.env.xero.inject(Fault {
+        method: Some("GET".into()),
+        path_prefix: "/api.xro/2.0/Invoices".into(),
+        times: 1,
+        action: FaultAction::Delay(Duration::from_millis(800)),
+    });
 
     let spawn = || {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("xerosync"))
@@ -302,7 +517,10 @@ fn concurrent_runs_record_once() {
     let (a, b) = std::thread::scope(|scope| {
         let first = scope.spawn(spawn);
         let second = scope.spawn(spawn);
-        (first.join().unwrap().unwrap(), second.join().unwrap().unwrap())
+        (
+            first.join().unwrap().unwrap(),
+            second.join().unwrap().unwrap(),
+        )
     });
 
     assert_success(&a, "first run");
@@ -319,24 +537,60 @@ fn expired_connection_exits_77() {
     let output = month.env.run(&["sync", "payments", "-q"]);
 
     assert_exit(&output, 77, "expired connection");
-    assert!(stderr(&output).contains("xerosync connect"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("xerosync connect"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn report_written_as_csv_and_json() {
     let month = pushed();
     let tenant = month.env.xero.default_tenant_id();
-    month.env.xero.add_payment(&tenant, "INV-2025-0101", dec("9684.38"), "2025-02-03".parse().unwrap(), "BANK-1");
+    month.env.xero.add_payment(
+        &tenant,
+        "INV-2025-0101",
+        dec("9684.38"),
+        "2025-02-03".parse().unwrap(),
+        "BANK-1",
+    );
     let csv_path = month.env.path().join("report.csv");
     let json_path = month.env.path().join("report.json");
 
-    assert_success(&month.env.run(&["sync", "payments", "-q", "--output", csv_path.to_str().unwrap(), "--since", "2000-01-01T00:00:00Z"]), "csv");
-    assert_success(&month.env.run(&["sync", "payments", "-q", "--output", json_path.to_str().unwrap(), "--since", "2000-01-01T00:00:00Z"]), "json");
+    assert_success(
+        &month.env.run(&[
+            "sync",
+            "payments",
+            "-q",
+            "--output",
+            csv_path.to_str().unwrap(),
+            "--since",
+            "2000-01-01T00:00:00Z",
+        ]),
+        "csv",
+    );
+    assert_success(
+        &month.env.run(&[
+            "sync",
+            "payments",
+            "-q",
+            "--output",
+            json_path.to_str().unwrap(),
+            "--since",
+            "2000-01-01T00:00:00Z",
+        ]),
+        "json",
+    );
 
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     assert!(csv.starts_with("number,productive_id,xero_id"), "{csv}");
-    assert!(csv.contains("INV-2025-0101") && csv.contains("9684.38"), "{csv}");
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert!(
+        csv.contains("INV-2025-0101") && csv.contains("9684.38"),
+        "{csv}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     assert_eq!(invoice(&report, "INV-2025-0101")["amount_paid"], "9684.38");
 }
 
@@ -344,12 +598,17 @@ fn report_written_as_csv_and_json() {
 fn missing_productive_token_exits_78() {
     let month = pushed();
     let store = month.env.path().join("profiles/default/token.json");
-    let mut tokens: serde_json::Map<String, Value> = serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
+    let mut tokens: serde_json::Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
     tokens.remove("productive:default");
     std::fs::write(&store, serde_json::to_string(&tokens).unwrap()).unwrap();
 
     let output = month.env.run(&["sync", "payments"]);
 
     assert_exit(&output, 78, "no Productive token");
-    assert!(stderr(&output).contains("connect --productive"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("connect --productive"),
+        "{}",
+        stderr(&output)
+    );
 }

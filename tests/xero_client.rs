@@ -11,8 +11,16 @@ use xerosync::sandbox::xero::{Fault, FaultAction, TenantSeed};
 fn two_tenants() -> TestEnv {
     TestEnv::with(|config| {
         config.tenants = vec![
-            TenantSeed { tenant_id: "11111111-1111-4111-8111-111111111111".into(), name: "Acme Design Ltd".into(), tenant_type: "ORGANISATION".into() },
-            TenantSeed { tenant_id: "22222222-2222-4222-8222-222222222222".into(), name: "Acme Design UK".into(), tenant_type: "ORGANISATION".into() },
+            TenantSeed {
+                tenant_id: "11111111-1111-4111-8111-111111111111".into(),
+                name: "Acme Design Ltd".into(),
+                tenant_type: "ORGANISATION".into(),
+            },
+            TenantSeed {
+                tenant_id: "22222222-2222-4222-8222-222222222222".into(),
+                name: "Acme Design UK".into(),
+                tenant_type: "ORGANISATION".into(),
+            },
         ];
     })
 }
@@ -21,7 +29,11 @@ fn token_grants(env: &TestEnv, grant: &str) -> usize {
     env.xero
         .requests()
         .iter()
-        .filter(|r| r.path == "/connect/token" && r.body.contains(&format!("grant_type={grant}")) && r.status == 200)
+        .filter(|r| {
+            r.path == "/connect/token"
+                && r.body.contains(&format!("grant_type={grant}"))
+                && r.status == 200
+        })
         .count()
 }
 
@@ -35,7 +47,10 @@ fn tenants_listed_with_selection() {
     assert_success(&listed, "tenants");
     let tenants = json(&listed)["tenants"].as_array().unwrap().clone();
     assert_eq!(tenants.len(), 2);
-    assert!(tenants.iter().all(|t| t["selected"] == false), "connect picked one of two tenants");
+    assert!(
+        tenants.iter().all(|t| t["selected"] == false),
+        "connect picked one of two tenants"
+    );
 }
 
 #[test]
@@ -47,7 +62,10 @@ fn tenant_selected_by_name_case_insensitively() {
 
     assert_success(&output, "select by name");
     let status = json(&env.run(&["status", "--json"]));
-    assert_eq!(status["tenant"]["id"], "22222222-2222-4222-8222-222222222222");
+    assert_eq!(
+        status["tenant"]["id"],
+        "22222222-2222-4222-8222-222222222222"
+    );
 }
 
 #[test]
@@ -55,10 +73,22 @@ fn tenant_selected_by_id() {
     let env = two_tenants();
     env.connect();
 
-    assert_success(&env.run(&["tenants", "--select", "11111111-1111-4111-8111-111111111111"]), "select by id");
+    assert_success(
+        &env.run(&[
+            "tenants",
+            "--select",
+            "11111111-1111-4111-8111-111111111111",
+        ]),
+        "select by id",
+    );
 
     let listed = json(&env.run(&["tenants", "--json"]));
-    let selected: Vec<_> = listed["tenants"].as_array().unwrap().iter().filter(|t| t["selected"] == true).collect();
+    let selected: Vec<_> = listed["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["selected"] == true)
+        .collect();
     assert_eq!(selected.len(), 1);
     assert_eq!(selected[0]["name"], "Acme Design Ltd");
 }
@@ -80,8 +110,16 @@ fn unknown_tenant_lists_choices() {
 fn ambiguous_tenant_name_rejected() {
     let env = TestEnv::with(|config| {
         config.tenants = vec![
-            TenantSeed { tenant_id: "11111111-1111-4111-8111-111111111111".into(), name: "Acme".into(), tenant_type: "ORGANISATION".into() },
-            TenantSeed { tenant_id: "22222222-2222-4222-8222-222222222222".into(), name: "ACME".into(), tenant_type: "ORGANISATION".into() },
+            TenantSeed {
+                tenant_id: "11111111-1111-4111-8111-111111111111".into(),
+                name: "Acme".into(),
+                tenant_type: "ORGANISATION".into(),
+            },
+            TenantSeed {
+                tenant_id: "22222222-2222-4222-8222-222222222222".into(),
+                name: "ACME".into(),
+                tenant_type: "ORGANISATION".into(),
+            },
         ];
     });
     env.connect();
@@ -89,7 +127,11 @@ fn ambiguous_tenant_name_rejected() {
     let output = env.run(&["tenants", "--select", "acme"]);
 
     assert_exit(&output, 2, "ambiguous tenant");
-    assert!(stderr(&output).contains("more than one"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("more than one"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -101,7 +143,11 @@ fn non_interactive_without_select_names_flag() {
 
     assert_success(&output, "tenants");
     assert!(stderr(&output).contains("--select"), "{}", stderr(&output));
-    assert!(stdout(&output).contains("Acme Design UK"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("Acme Design UK"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
@@ -119,7 +165,10 @@ fn expired_token_refreshed_and_rotation_stored() {
     assert_eq!(token_grants(&env, "refresh_token"), 1);
 
     env.xero.expire_access_tokens();
-    assert_success(&env.run(&["tenants"]), "second refresh with the rotated token");
+    assert_success(
+        &env.run(&["tenants"]),
+        "second refresh with the rotated token",
+    );
     assert_eq!(token_grants(&env, "refresh_token"), 2);
     env.assert_no_secrets_leaked();
 }
@@ -129,7 +178,12 @@ fn concurrent_processes_refresh_once() {
     let env = TestEnv::new();
     env.connect();
     env.xero.expire_access_tokens();
-    env.xero.inject(Fault { method: Some("POST".into()), path_prefix: "/connect/token".into(), times: 1, action: FaultAction::Delay(Duration::from_millis(700)) });
+    env.xero.inject(Fault {
+        method: Some("POST".into()),
+        path_prefix: "/connect/token".into(),
+        times: 1,
+        action: FaultAction::Delay(Duration::from_millis(700)),
+    });
 
     let spawn = || {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("xerosync"))
@@ -146,7 +200,11 @@ fn concurrent_processes_refresh_once() {
 
     assert_success(&first, "first process");
     assert_success(&second, "second process");
-    assert_eq!(token_grants(&env, "refresh_token"), 1, "both processes refreshed; the lock did not hold");
+    assert_eq!(
+        token_grants(&env, "refresh_token"),
+        1,
+        "both processes refreshed; the lock did not hold"
+    );
     assert_success(&env.run(&["tenants"]), "the stored token still works");
 }
 
@@ -155,14 +213,26 @@ fn lost_refresh_response_retried_in_grace() {
     let env = TestEnv::new();
     env.connect();
     env.xero.expire_access_tokens();
-    env.xero.inject(Fault { method: Some("POST".into()), path_prefix: "/connect/token".into(), times: 1, action: FaultAction::DropAfterCommit });
+    env.xero.inject(Fault {
+        method: Some("POST".into()),
+        path_prefix: "/connect/token".into(),
+        times: 1,
+        action: FaultAction::DropAfterCommit,
+    });
 
     let output = env.run(&["tenants", "--json"]);
 
     assert_success(&output, "tenants after a lost refresh response");
-    assert_eq!(token_grants(&env, "refresh_token"), 2, "expected the lost refresh and its retry");
+    assert_eq!(
+        token_grants(&env, "refresh_token"),
+        2,
+        "expected the lost refresh and its retry"
+    );
     env.xero.expire_access_tokens();
-    assert_success(&env.run(&["tenants"]), "the token stored after the retry works");
+    assert_success(
+        &env.run(&["tenants"]),
+        "the token stored after the retry works",
+    );
 }
 
 #[test]
@@ -184,13 +254,30 @@ fn revoked_refresh_token_exits_77() {
 fn minute_limit_waited_out() {
     let env = TestEnv::new();
     env.connect();
-    env.xero.inject(Fault { method: None, path_prefix: "/connections".into(), times: 2, action: FaultAction::RateLimitMinute { retry_after_secs: 1 } });
+    env.xero.inject(Fault {
+        method: None,
+        path_prefix: "/connections".into(),
+        times: 2,
+        action: FaultAction::RateLimitMinute {
+            retry_after_secs: 1,
+        },
+    });
 
     let output = env.run(&["tenants", "--json"]);
 
     assert_success(&output, "tenants after 429s");
-    let statuses: Vec<u16> = env.xero.requests().iter().filter(|r| r.path == "/connections").map(|r| r.status).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "statuses {statuses:?}");
+    let statuses: Vec<u16> = env
+        .xero
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/connections")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "statuses {statuses:?}"
+    );
     assert_eq!(*statuses.last().unwrap(), 200);
 }
 
@@ -198,23 +285,49 @@ fn minute_limit_waited_out() {
 fn client_keeps_five_in_flight_per_tenant() {
     let env = TestEnv::new();
     env.connect_and_select();
-    env.xero.inject(Fault { method: Some("GET".into()), path_prefix: "/api.xro/2.0/Organisation".into(), times: 30, action: FaultAction::Delay(Duration::from_millis(150)) });
+    env.xero.inject(Fault {
+        method: Some("GET".into()),
+        path_prefix: "/api.xro/2.0/Organisation".into(),
+        times: 30,
+        action: FaultAction::Delay(Duration::from_millis(150)),
+    });
 
-    let overrides = xerosync::config::Overrides { config: None, profile: None, home: Some(env.path().to_path_buf()) };
+    let overrides = xerosync::config::Overrides {
+        config: None,
+        profile: None,
+        home: Some(env.path().to_path_buf()),
+    };
     let settings = xerosync::config::Settings::load(&overrides).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let results = runtime.block_on(async {
         let session = xerosync::auth::session::Session::open(&settings).unwrap();
         let (id, name) = settings.require_tenant().unwrap();
-        let client = xerosync::xero::http::XeroClient::new(settings.endpoints.api_url.clone(), session, Some(xerosync::xero::http::Tenant { id, name })).unwrap();
+        let client = xerosync::xero::http::XeroClient::new(
+            settings.endpoints.api_url.clone(),
+            session,
+            Some(xerosync::xero::http::Tenant { id, name }),
+        )
+        .unwrap();
         let calls = (0..20).map(|_| xerosync::xero::api::organisation_name(&client));
         futures::future::join_all(calls).await
     });
 
-    assert!(results.iter().all(|r| r.is_ok()), "some requests failed: {:?}", results.iter().filter(|r| r.is_err()).collect::<Vec<_>>());
+    assert!(
+        results.iter().all(|r| r.is_ok()),
+        "some requests failed: {:?}",
+        results.iter().filter(|r| r.is_err()).collect::<Vec<_>>()
+    );
     let peak = env.xero.max_in_flight(&env.xero.default_tenant_id());
     assert!(peak <= 5, "{peak} requests were in flight at once");
-    assert!(peak >= 2, "requests never overlapped (peak {peak}), so the limit was not exercised");
-    let limited = env.xero.requests().iter().filter(|r| r.status == 429).count();
+    assert!(
+        peak >= 2,
+        "requests never overlapped (peak {peak}), so the limit was not exercised"
+    );
+    let limited = env
+        .xero
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
     assert_eq!(limited, 0, "the double answered 429 to concurrent requests");
 }

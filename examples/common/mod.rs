@@ -42,11 +42,19 @@ impl Sandbox {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
         let binary = build_binary(manifest)?;
 
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
         let redirect_uri = format!("http://localhost:{port}/callback");
-        let mut config = DoubleConfig { client_id: CLIENT_ID.into(), redirect_uris: vec![redirect_uri.clone()], ..DoubleConfig::default() };
+        let mut config = DoubleConfig {
+            client_id: CLIENT_ID.into(),
+            redirect_uris: vec![redirect_uri.clone()],
+            ..DoubleConfig::default()
+        };
         adjust(&mut config);
-        let xero = XeroDouble::start(config).map_err(|e| format!("cannot start the Xero stand-in: {e}"))?;
+        let xero = XeroDouble::start(config)
+            .map_err(|e| format!("cannot start the Xero stand-in: {e}"))?;
         let productive = ProductiveDouble::start(ProductiveDoubleConfig {
             token: PRODUCTIVE_TOKEN.into(),
             organization_id: ORGANIZATION.into(),
@@ -66,7 +74,12 @@ impl Sandbox {
             productive.base_url()
         );
         std::fs::write(home.path().join("config.toml"), &config).map_err(|e| e.to_string())?;
-        Ok(Sandbox { xero, productive, home, binary })
+        Ok(Sandbox {
+            xero,
+            productive,
+            home,
+            binary,
+        })
     }
 
     /// The binary with this sandbox's home and simulated browser.
@@ -75,7 +88,15 @@ impl Sandbox {
         command
             .args(args)
             .env("XEROSYNC_HOME", self.home.path())
-            .env("BROWSER", format!("{} --play-user", std::env::current_exe().map_err(|e| e.to_string())?.display()))
+            .env(
+                "BROWSER",
+                format!(
+                    "{} --play-user",
+                    std::env::current_exe()
+                        .map_err(|e| e.to_string())?
+                        .display()
+                ),
+            )
             .env_remove("XEROSYNC_CONFIG")
             .env_remove("XEROSYNC_PROFILE")
             .env_remove("XERO_CLIENT_ID")
@@ -86,8 +107,21 @@ impl Sandbox {
     /// Prints the command as a user would type it, runs it with its output
     /// on the terminal, and checks the exit code.
     pub fn show(&self, args: &[&str], stdin: Option<&str>, expected: i32) -> Result<(), String> {
-        let shown: Vec<String> = args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.to_string() }).collect();
-        let piped = if stdin.is_some() { "printf '%s' \"$PRODUCTIVE_API_TOKEN\" | " } else { "" };
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.contains(' ') {
+                    format!("'{a}'")
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        let piped = if stdin.is_some() {
+            "printf '%s' \"$PRODUCTIVE_API_TOKEN\" | "
+        } else {
+            ""
+        };
         println!("\n$ {piped}xerosync {}", shown.join(" "));
 
         let mut command = self.command(args)?;
@@ -97,14 +131,25 @@ impl Sandbox {
                 command.stdin(Stdio::piped());
                 let mut child = command.spawn().map_err(|e| e.to_string())?;
                 use std::io::Write;
-                child.stdin.take().expect("piped stdin").write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+                child
+                    .stdin
+                    .take()
+                    .expect("piped stdin")
+                    .write_all(text.as_bytes())
+                    .map_err(|e| e.to_string())?;
                 child.wait().map_err(|e| e.to_string())?
             }
-            None => command.stdin(Stdio::null()).status().map_err(|e| e.to_string())?,
+            None => command
+                .stdin(Stdio::null())
+                .status()
+                .map_err(|e| e.to_string())?,
         };
         match status.code() {
             Some(code) if code == expected => Ok(()),
-            other => Err(format!("`xerosync {}` exited with {other:?}, expected {expected}", args.join(" "))),
+            other => Err(format!(
+                "`xerosync {}` exited with {other:?}, expected {expected}",
+                args.join(" ")
+            )),
         }
     }
 
@@ -117,15 +162,27 @@ impl Sandbox {
                 command.stdin(Stdio::piped());
                 let mut child = command.spawn().map_err(|e| e.to_string())?;
                 use std::io::Write;
-                child.stdin.take().expect("piped stdin").write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+                child
+                    .stdin
+                    .take()
+                    .expect("piped stdin")
+                    .write_all(text.as_bytes())
+                    .map_err(|e| e.to_string())?;
                 child.wait_with_output().map_err(|e| e.to_string())?
             }
-            None => command.stdin(Stdio::null()).output().map_err(|e| e.to_string())?,
+            None => command
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| e.to_string())?,
         };
         if output.status.success() {
             Ok(output)
         } else {
-            Err(format!("`xerosync {}` failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr)))
+            Err(format!(
+                "`xerosync {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            ))
         }
     }
 }
@@ -136,16 +193,23 @@ pub fn build_binary(manifest: &Path) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let release = exe.components().any(|c| c.as_os_str() == "release");
     let mut command = Command::new(env!("CARGO"));
-    command.current_dir(manifest).args(["build", "--quiet", "--bin", "xerosync"]);
+    command
+        .current_dir(manifest)
+        .args(["build", "--quiet", "--bin", "xerosync"]);
     if release {
         command.arg("--release");
     }
-    let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
         return Err("cargo build --bin xerosync failed".into());
     }
     // examples/ sits one level below the profile folder.
-    let profile_dir = exe.parent().and_then(Path::parent).ok_or("unexpected example path")?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("unexpected example path")?;
     let binary = profile_dir.join(format!("xerosync{}", std::env::consts::EXE_SUFFIX));
     if binary.exists() {
         Ok(binary)

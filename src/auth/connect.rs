@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, Scope};
 
 use crate::auth::listener::{respond, CallbackListener};
-use crate::auth::oauth::{describe_token_error, identity_http_client, oauth_client, token_set_from_response};
+use crate::auth::oauth::{
+    describe_token_error, identity_http_client, oauth_client, token_set_from_response,
+};
 use crate::auth::tokens::{GrantKind, TokenSet};
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -22,7 +24,12 @@ pub struct BrowserChoice {
 }
 
 /// Runs the sign-in and returns the new token set (not yet stored).
-pub async fn authorize(settings: &Settings, scopes: &[String], browser: BrowserChoice, timeout: Duration) -> Result<TokenSet> {
+pub async fn authorize(
+    settings: &Settings,
+    scopes: &[String],
+    browser: BrowserChoice,
+    timeout: Duration,
+) -> Result<TokenSet> {
     let client_id = settings.require_client_id()?.to_string();
     let client = oauth_client(settings, &client_id, None);
     let http = identity_http_client()?;
@@ -31,7 +38,9 @@ pub async fn authorize(settings: &Settings, scopes: &[String], browser: BrowserC
     tracing::debug!(addresses = ?listener.bound, "listening for the sign-in redirect");
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut request = client.authorize_url(CsrfToken::new_random).set_pkce_challenge(challenge);
+    let mut request = client
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(challenge);
     for scope in scopes {
         request = request.add_scope(Scope::new(scope.clone()));
     }
@@ -47,7 +56,10 @@ pub async fn authorize(settings: &Settings, scopes: &[String], browser: BrowserC
     } else {
         open_browser(url.as_str());
     }
-    eprintln!("Waiting up to {} s for the sign-in to finish...", timeout.as_secs());
+    eprintln!(
+        "Waiting up to {} s for the sign-in to finish...",
+        timeout.as_secs()
+    );
 
     let deadline = Instant::now() + timeout;
     let waited = {
@@ -74,12 +86,26 @@ pub async fn authorize(settings: &Settings, scopes: &[String], browser: BrowserC
             if let Some(request) = callback.browser {
                 respond(request, 200, "xerosync is now connected to Xero. You can close this tab and return to the terminal.");
             }
-            Ok(token_set_from_response(&response, GrantKind::AuthorizationCode, &client_id, scopes, None))
+            Ok(token_set_from_response(
+                &response,
+                GrantKind::AuthorizationCode,
+                &client_id,
+                scopes,
+                None,
+            ))
         }
         Err(err) => {
-            let error = describe_token_error(&err, "exchanging the sign-in code for tokens", &settings.profile_flag());
+            let error = describe_token_error(
+                &err,
+                "exchanging the sign-in code for tokens",
+                &settings.profile_flag(),
+            );
             if let Some(request) = callback.browser {
-                respond(request, 400, &format!("Sign-in failed: {}. You can close this tab.", error.message));
+                respond(
+                    request,
+                    400,
+                    &format!("Sign-in failed: {}. You can close this tab.", error.message),
+                );
             }
             Err(error)
         }
@@ -107,10 +133,15 @@ fn open_browser(url: &str) {
                 .spawn();
             match spawned {
                 Ok(_) => return,
-                Err(err) => tracing::warn!("could not start the browser command from $BROWSER ({}): {err}", words[0]),
+                Err(err) => tracing::warn!(
+                    "could not start the browser command from $BROWSER ({}): {err}",
+                    words[0]
+                ),
             }
         }
-        eprintln!("warning: no browser from $BROWSER could be started; open the address above yourself.");
+        eprintln!(
+            "warning: no browser from $BROWSER could be started; open the address above yourself."
+        );
         return;
     }
     if let Err(err) = open::that_detached(url) {

@@ -45,7 +45,10 @@ impl CallbackListener {
         let addresses: Vec<IpAddr> = match redirect_uri.host() {
             Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
             Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
-            _ => vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)],
+            _ => vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ],
         };
 
         let (sender, incoming) = mpsc::channel();
@@ -76,7 +79,9 @@ impl CallbackListener {
                         tracing::debug!(%address, "IPv6 loopback not available: {err}");
                         continue;
                     }
-                    return Err(Error::failed(format!("cannot listen on {address} for the sign-in redirect: {err}")));
+                    return Err(Error::failed(format!(
+                        "cannot listen on {address} for the sign-in redirect: {err}"
+                    )));
                 }
             }
         }
@@ -93,7 +98,13 @@ impl CallbackListener {
             });
         }
 
-        Ok(CallbackListener { servers, incoming, sender, redirect_uri: redirect_uri.clone(), bound })
+        Ok(CallbackListener {
+            servers,
+            incoming,
+            sender,
+            redirect_uri: redirect_uri.clone(),
+            bound,
+        })
     }
 
     /// Also accepts the final redirect URL pasted on stdin (for `--no-browser`).
@@ -116,7 +127,12 @@ impl CallbackListener {
 
     /// Waits for the callback until `deadline`. A callback whose `state` does
     /// not match, or that carries `error=...`, ends the flow with an error.
-    pub fn wait(&self, expected_state: &str, deadline: Instant, timeout_secs: u64) -> Result<Callback> {
+    pub fn wait(
+        &self,
+        expected_state: &str,
+        deadline: Instant,
+        timeout_secs: u64,
+    ) -> Result<Callback> {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let incoming = match self.incoming.recv_timeout(remaining) {
@@ -136,14 +152,33 @@ impl CallbackListener {
                         continue;
                     };
                     if url.path() != self.redirect_uri.path() {
-                        tracing::debug!(path = url.path(), "ignoring a request that is not the sign-in redirect");
-                        respond(request, 404, "Not found. xerosync is waiting for the Xero sign-in redirect.");
+                        tracing::debug!(
+                            path = url.path(),
+                            "ignoring a request that is not the sign-in redirect"
+                        );
+                        respond(
+                            request,
+                            404,
+                            "Not found. xerosync is waiting for the Xero sign-in redirect.",
+                        );
                         continue;
                     }
                     match parse_callback(&url, expected_state) {
-                        Ok(code) => return Ok(Callback { code, browser: Some(request) }),
+                        Ok(code) => {
+                            return Ok(Callback {
+                                code,
+                                browser: Some(request),
+                            })
+                        }
                         Err(err) => {
-                            respond(request, 400, &format!("Sign-in failed: {}. You can close this tab.", err.message));
+                            respond(
+                                request,
+                                400,
+                                &format!(
+                                    "Sign-in failed: {}. You can close this tab.",
+                                    err.message
+                                ),
+                            );
                             return Err(err);
                         }
                     }
@@ -153,7 +188,10 @@ impl CallbackListener {
                         eprintln!("That is not an address. Paste the whole address from the browser's address bar (it starts with {}).", self.redirect_uri);
                         continue;
                     };
-                    return parse_callback(&url, expected_state).map(|code| Callback { code, browser: None });
+                    return parse_callback(&url, expected_state).map(|code| Callback {
+                        code,
+                        browser: None,
+                    });
                 }
             }
         }
@@ -203,7 +241,11 @@ fn parse_callback(url: &Url, expected_state: &str) -> Result<Secret> {
     }
     code.filter(|c| !c.is_empty())
         .map(Secret::new)
-        .ok_or_else(|| Error::failed("the sign-in redirect has no authorization code; run `xerosync connect` again"))
+        .ok_or_else(|| {
+            Error::failed(
+                "the sign-in redirect has no authorization code; run `xerosync connect` again",
+            )
+        })
 }
 
 /// Answers the browser with a short page.
@@ -213,15 +255,20 @@ pub fn respond(request: tiny_http::Request, status: u16, message: &str) {
          <body style=\"font-family: sans-serif; margin: 3em\"><h1>xerosync</h1><p>{}</p></body></html>",
         html_escape(message)
     );
-    let header = tiny_http::Header::from_bytes("Content-Type", "text/html; charset=utf-8").expect("static header is valid");
-    let response = tiny_http::Response::from_string(page).with_status_code(status).with_header(header);
+    let header = tiny_http::Header::from_bytes("Content-Type", "text/html; charset=utf-8")
+        .expect("static header is valid");
+    let response = tiny_http::Response::from_string(page)
+        .with_status_code(status)
+        .with_header(header);
     if let Err(err) = request.respond(response) {
         tracing::debug!("could not answer the browser: {err}");
     }
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

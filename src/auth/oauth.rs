@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::Utc;
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType, BasicTokenResponse};
 use oauth2::{
-    AuthType, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpClientError, RedirectUrl, RefreshToken,
-    RequestTokenError, RevocationUrl, Scope, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpClientError,
+    RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope, TokenResponse, TokenUrl,
 };
 
 use crate::auth::tokens::{GrantKind, TokenSet};
@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::secret::Secret;
 
 /// An `oauth2` client with authorize, token and revocation endpoints set.
-pub type XeroOAuthClient = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet>;
+pub type XeroOAuthClient =
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet>;
 
 pub type TokenError = RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>;
 
@@ -25,7 +26,11 @@ const IDENTITY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Builds the client. Public (PKCE) clients send `client_id` in the form
 /// body; Custom Connections authenticate with HTTP Basic and the secret.
-pub fn oauth_client(settings: &Settings, client_id: &str, client_secret: Option<&Secret>) -> XeroOAuthClient {
+pub fn oauth_client(
+    settings: &Settings,
+    client_id: &str,
+    client_secret: Option<&Secret>,
+) -> XeroOAuthClient {
     let endpoints = &settings.endpoints;
     let mut client = BasicClient::new(ClientId::new(client_id.to_string()))
         .set_auth_uri(AuthUrl::from_url(endpoints.authorize_url.clone()))
@@ -34,7 +39,9 @@ pub fn oauth_client(settings: &Settings, client_id: &str, client_secret: Option<
         .set_redirect_uri(RedirectUrl::from_url(settings.redirect_uri.clone()));
     match client_secret {
         Some(secret) => {
-            client = client.set_client_secret(ClientSecret::new(secret.expose().to_string())).set_auth_type(AuthType::BasicAuth);
+            client = client
+                .set_client_secret(ClientSecret::new(secret.expose().to_string()))
+                .set_auth_type(AuthType::BasicAuth);
         }
         None => client = client.set_auth_type(AuthType::RequestBody),
     }
@@ -65,14 +72,22 @@ pub fn token_set_from_response(
     let expires_in = response.expires_in().unwrap_or(Duration::from_secs(1800));
     let scopes = match response.scopes() {
         Some(scopes) => scopes.iter().map(|scope| scope.to_string()).collect(),
-        None => previous.map(|p| p.scopes.clone()).filter(|s| !s.is_empty()).unwrap_or_else(|| requested_scopes.to_vec()),
+        None => previous
+            .map(|p| p.scopes.clone())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| requested_scopes.to_vec()),
     };
     TokenSet {
         grant,
         client_id: client_id.to_string(),
         access_token: Some(Secret::new(response.access_token().secret().clone())),
-        access_token_expires_at: Some(Utc::now() + chrono::Duration::from_std(expires_in).unwrap_or(chrono::Duration::minutes(30))),
-        refresh_token: response.refresh_token().map(|token| Secret::new(token.secret().clone())),
+        access_token_expires_at: Some(
+            Utc::now()
+                + chrono::Duration::from_std(expires_in).unwrap_or(chrono::Duration::minutes(30)),
+        ),
+        refresh_token: response
+            .refresh_token()
+            .map(|token| Secret::new(token.secret().clone())),
         client_secret: previous.and_then(|p| p.client_secret.clone()),
         scopes,
         updated_at: Utc::now(),
@@ -80,12 +95,23 @@ pub fn token_set_from_response(
 }
 
 /// Requests a new token set with the refresh token.
-pub async fn refresh(client: &XeroOAuthClient, http: &reqwest::Client, refresh_token: &Secret) -> Result<BasicTokenResponse, TokenError> {
-    client.exchange_refresh_token(&RefreshToken::new(refresh_token.expose().to_string())).request_async(http).await
+pub async fn refresh(
+    client: &XeroOAuthClient,
+    http: &reqwest::Client,
+    refresh_token: &Secret,
+) -> Result<BasicTokenResponse, TokenError> {
+    client
+        .exchange_refresh_token(&RefreshToken::new(refresh_token.expose().to_string()))
+        .request_async(http)
+        .await
 }
 
 /// Requests an access token with the client-credentials grant.
-pub async fn client_credentials(client: &XeroOAuthClient, http: &reqwest::Client, scopes: &[String]) -> Result<BasicTokenResponse, TokenError> {
+pub async fn client_credentials(
+    client: &XeroOAuthClient,
+    http: &reqwest::Client,
+    scopes: &[String],
+) -> Result<BasicTokenResponse, TokenError> {
     let mut request = client.exchange_client_credentials();
     for scope in scopes {
         request = request.add_scope(Scope::new(scope.clone()));

@@ -57,7 +57,11 @@ impl Session {
         Self::with_tokens(settings, store, tokens)
     }
 
-    pub fn with_tokens(settings: &Settings, store: Box<dyn TokenStore>, tokens: TokenSet) -> Result<Arc<Session>> {
+    pub fn with_tokens(
+        settings: &Settings,
+        store: Box<dyn TokenStore>,
+        tokens: TokenSet,
+    ) -> Result<Arc<Session>> {
         let client = oauth_client(settings, &tokens.client_id, tokens.client_secret.as_ref());
         Ok(Arc::new(Session {
             store,
@@ -78,7 +82,10 @@ impl Session {
     pub async fn access_token(&self) -> Result<Secret> {
         let mut current = self.current.lock().await;
         if current.access_token_fresh(chrono::Duration::seconds(REFRESH_MARGIN_SECS)) {
-            return Ok(current.access_token.clone().expect("a fresh token set has an access token"));
+            return Ok(current
+                .access_token
+                .clone()
+                .expect("a fresh token set has an access token"));
         }
         self.refresh_locked(&mut current, None).await
     }
@@ -87,16 +94,26 @@ impl Session {
     /// task or process already did.
     pub async fn renew_after_rejection(&self, rejected: &Secret) -> Result<Secret> {
         let mut current = self.current.lock().await;
-        if current.access_token.as_ref() != Some(rejected) && current.access_token_fresh(chrono::Duration::zero()) {
+        if current.access_token.as_ref() != Some(rejected)
+            && current.access_token_fresh(chrono::Duration::zero())
+        {
             return Ok(current.access_token.clone().expect("checked above"));
         }
         self.refresh_locked(&mut current, Some(rejected)).await
     }
 
-    async fn refresh_locked(&self, current: &mut TokenSet, rejected: Option<&Secret>) -> Result<Secret> {
+    async fn refresh_locked(
+        &self,
+        current: &mut TokenSet,
+        rejected: Option<&Secret>,
+    ) -> Result<Secret> {
         let lock_path = self.lock_path.clone();
         let _lock = tokio::task::spawn_blocking(move || {
-            FileLock::acquire(&lock_path, REFRESH_LOCK_WAIT, "another xerosync process refreshing the Xero token")
+            FileLock::acquire(
+                &lock_path,
+                REFRESH_LOCK_WAIT,
+                "another xerosync process refreshing the Xero token",
+            )
         })
         .await
         .map_err(|err| Error::failed(format!("token refresh task failed: {err}")))??;
@@ -122,7 +139,10 @@ impl Session {
         save_token_set(self.store.as_ref(), &self.profile, &renewed)?;
         *current = renewed;
         tracing::debug!(profile = %self.profile, "access token refreshed and stored");
-        Ok(current.access_token.clone().expect("a new token set has an access token"))
+        Ok(current
+            .access_token
+            .clone()
+            .expect("a new token set has an access token"))
     }
 
     async fn refresh_with_token(&self, current: &TokenSet) -> Result<TokenSet> {
@@ -138,13 +158,28 @@ impl Session {
             attempt += 1;
             match oauth::refresh(&self.client, &self.http, &refresh_token).await {
                 Ok(response) => {
-                    return Ok(oauth::token_set_from_response(&response, GrantKind::AuthorizationCode, &current.client_id, &current.scopes, Some(current)));
+                    return Ok(oauth::token_set_from_response(
+                        &response,
+                        GrantKind::AuthorizationCode,
+                        &current.client_id,
+                        &current.scopes,
+                        Some(current),
+                    ));
                 }
                 Err(err) if is_transient(&err) && attempt < REFRESH_ATTEMPTS => {
-                    tracing::warn!(attempt, "token refresh response lost; retrying with the same refresh token");
+                    tracing::warn!(
+                        attempt,
+                        "token refresh response lost; retrying with the same refresh token"
+                    );
                     tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
                 }
-                Err(err) => return Err(describe_token_error(&err, "refreshing the Xero access token", &self.profile_flag)),
+                Err(err) => {
+                    return Err(describe_token_error(
+                        &err,
+                        "refreshing the Xero access token",
+                        &self.profile_flag,
+                    ))
+                }
             }
         }
     }
@@ -155,13 +190,23 @@ impl Session {
             attempt += 1;
             match oauth::client_credentials(&self.client, &self.http, &[]).await {
                 Ok(response) => {
-                    return Ok(oauth::token_set_from_response(&response, GrantKind::CustomConnection, &current.client_id, &current.scopes, Some(current)));
+                    return Ok(oauth::token_set_from_response(
+                        &response,
+                        GrantKind::CustomConnection,
+                        &current.client_id,
+                        &current.scopes,
+                        Some(current),
+                    ));
                 }
                 Err(err) if is_transient(&err) && attempt < REFRESH_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
                 }
                 Err(err) => {
-                    return Err(describe_token_error(&err, "getting a Custom Connection access token", &self.profile_flag));
+                    return Err(describe_token_error(
+                        &err,
+                        "getting a Custom Connection access token",
+                        &self.profile_flag,
+                    ));
                 }
             }
         }

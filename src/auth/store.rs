@@ -70,11 +70,14 @@ impl FileStore {
         let path = self.path();
         if entries.is_empty() {
             return match std::fs::remove_file(&path) {
-                Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(io_error("cannot delete token file", &path, err)),
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    Err(io_error("cannot delete token file", &path, err))
+                }
                 _ => Ok(()),
             };
         }
-        let text = serde_json::to_string_pretty(entries).expect("a map of strings always serializes");
+        let text =
+            serde_json::to_string_pretty(entries).expect("a map of strings always serializes");
         write_atomic(&path, text.as_bytes(), Some(0o600))
     }
 }
@@ -133,8 +136,12 @@ impl<B: SecretBackend> TokenStore for ChunkedStore<B> {
     }
 
     fn load(&self, key: &str) -> Result<Option<String>> {
-        let Some(head) = self.backend.get(key)? else { return Ok(None) };
-        let Some(count) = Self::chunk_count(&head) else { return Ok(Some(head)) };
+        let Some(head) = self.backend.get(key)? else {
+            return Ok(None);
+        };
+        let Some(count) = Self::chunk_count(&head) else {
+            return Ok(Some(head));
+        };
 
         let mut document = String::new();
         for index in 1..=count {
@@ -149,7 +156,12 @@ impl<B: SecretBackend> TokenStore for ChunkedStore<B> {
     }
 
     fn save(&self, key: &str, document: &str) -> Result<()> {
-        let old_count = self.backend.get(key)?.as_deref().and_then(Self::chunk_count).unwrap_or(0);
+        let old_count = self
+            .backend
+            .get(key)?
+            .as_deref()
+            .and_then(Self::chunk_count)
+            .unwrap_or(0);
 
         let parts = split_utf8(document, CHUNK_BYTES);
         if parts.len() <= 1 {
@@ -172,7 +184,12 @@ impl<B: SecretBackend> TokenStore for ChunkedStore<B> {
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        let count = self.backend.get(key)?.as_deref().and_then(Self::chunk_count).unwrap_or(0);
+        let count = self
+            .backend
+            .get(key)?
+            .as_deref()
+            .and_then(Self::chunk_count)
+            .unwrap_or(0);
         for index in 1..=count {
             self.backend.remove(&format!("{key}#{index}"))?;
         }
@@ -274,9 +291,14 @@ mod tests {
         fn set(&self, entry: &str, value: &str) -> Result<()> {
             let utf16_bytes = value.encode_utf16().count() * 2;
             if utf16_bytes > 2560 {
-                return Err(Error::failed(format!("entry {entry} has {utf16_bytes} bytes, over 2560")));
+                return Err(Error::failed(format!(
+                    "entry {entry} has {utf16_bytes} bytes, over 2560"
+                )));
             }
-            self.entries.lock().unwrap().insert(entry.into(), value.into());
+            self.entries
+                .lock()
+                .unwrap()
+                .insert(entry.into(), value.into());
             Ok(())
         }
 
@@ -298,7 +320,10 @@ mod tests {
 
         store.save("xero:default", &document).unwrap();
 
-        assert_eq!(store.load("xero:default").unwrap().as_deref(), Some(document.as_str()));
+        assert_eq!(
+            store.load("xero:default").unwrap().as_deref(),
+            Some(document.as_str())
+        );
         let entries = store.backend.entries.lock().unwrap().len();
         assert!(entries > 2, "expected several chunks, got {entries}");
     }
@@ -309,7 +334,10 @@ mod tests {
         store.save("xero:default", &token_set_sized(5000)).unwrap();
 
         store.save("xero:default", "{\"small\":1}").unwrap();
-        assert_eq!(store.load("xero:default").unwrap().as_deref(), Some("{\"small\":1}"));
+        assert_eq!(
+            store.load("xero:default").unwrap().as_deref(),
+            Some("{\"small\":1}")
+        );
         assert_eq!(store.backend.entries.lock().unwrap().len(), 1);
 
         store.delete("xero:default").unwrap();
@@ -320,16 +348,24 @@ mod tests {
     #[test]
     fn file_store_is_private_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileStore { dir: dir.path().to_path_buf() };
+        let store = FileStore {
+            dir: dir.path().to_path_buf(),
+        };
 
         store.save("xero:default", "{\"a\":1}").unwrap();
         store.save("productive:default", "{\"b\":2}").unwrap();
 
-        assert_eq!(store.load("xero:default").unwrap().as_deref(), Some("{\"a\":1}"));
+        assert_eq!(
+            store.load("xero:default").unwrap().as_deref(),
+            Some("{\"a\":1}")
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("token.json")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("token.json"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         store.delete("xero:default").unwrap();

@@ -53,7 +53,9 @@ pub fn productive_key(profile: &str) -> String {
 
 /// Loads the profile's token set; `None` when the profile was never connected.
 pub fn load_token_set(store: &dyn TokenStore, profile: &str) -> Result<Option<TokenSet>> {
-    let Some(document) = store.load(&xero_key(profile))? else { return Ok(None) };
+    let Some(document) = store.load(&xero_key(profile))? else {
+        return Ok(None);
+    };
     serde_json::from_str(&document).map(Some).map_err(|err| {
         Error::not_connected(format!(
             "the stored Xero tokens of profile \"{profile}\" are unreadable ({err}); run `xerosync connect` again"

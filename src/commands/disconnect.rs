@@ -14,13 +14,20 @@ pub async fn run(context: &Context, args: DisconnectArgs) -> Result<i32> {
     let store = open_store(settings.token_store, settings.profile_dir());
     let Some(tokens) = load_token_set(store.as_ref(), &settings.profile)? else {
         if !context.global.quiet {
-            eprintln!("Profile \"{}\" has no stored Xero tokens; nothing to disconnect.", settings.profile);
+            eprintln!(
+                "Profile \"{}\" has no stored Xero tokens; nothing to disconnect.",
+                settings.profile
+            );
         }
         return Ok(0);
     };
 
     if !args.local_only {
-        let session = Session::with_tokens(settings, open_store(settings.token_store, settings.profile_dir()), tokens.clone())?;
+        let session = Session::with_tokens(
+            settings,
+            open_store(settings.token_store, settings.profile_dir()),
+            tokens.clone(),
+        )?;
         let client = context.connection_client(session)?;
 
         // Remove the selected organisation's connection first: it needs a
@@ -45,8 +52,16 @@ pub async fn run(context: &Context, args: DisconnectArgs) -> Result<i32> {
                 // Xero's revocation endpoint takes the refresh token in a form
                 // (RFC 7009); the oauth2 crate would insist on https, which the
                 // local test double does not use.
-                let form = [("token", refresh_token.expose()), ("token_type_hint", "refresh_token"), ("client_id", current.client_id.as_str())];
-                let response = identity_http_client()?.post(settings.endpoints.revoke_url.clone()).form(&form).send().await;
+                let form = [
+                    ("token", refresh_token.expose()),
+                    ("token_type_hint", "refresh_token"),
+                    ("client_id", current.client_id.as_str()),
+                ];
+                let response = identity_http_client()?
+                    .post(settings.endpoints.revoke_url.clone())
+                    .form(&form)
+                    .send()
+                    .await;
                 match response {
                     Ok(response) if response.status().is_success() => {}
                     Ok(response) => {
@@ -68,7 +83,11 @@ pub async fn run(context: &Context, args: DisconnectArgs) -> Result<i32> {
 
     store.delete(&xero_key(&settings.profile))?;
     if !context.global.quiet {
-        let remote = if args.local_only { "" } else { "revoked xerosync's access at Xero and " };
+        let remote = if args.local_only {
+            ""
+        } else {
+            "revoked xerosync's access at Xero and "
+        };
         eprintln!("Disconnected profile \"{}\": {remote}deleted the stored Xero tokens (a stored Productive token is kept).", settings.profile);
     }
     Ok(0)

@@ -28,7 +28,9 @@ impl Context {
     /// Whether prompting is allowed: not switched off and both stdin and
     /// stderr are terminals.
     pub fn interactive(&self) -> bool {
-        !self.global.non_interactive && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+        !self.global.non_interactive
+            && std::io::stdin().is_terminal()
+            && std::io::stderr().is_terminal()
     }
 
     /// Whether to print text for people on stdout.
@@ -40,7 +42,11 @@ impl Context {
     pub fn tenant_client(&self) -> Result<XeroClient> {
         let (id, name) = self.settings.require_tenant()?;
         let session = Session::open(&self.settings)?;
-        XeroClient::new(self.settings.endpoints.api_url.clone(), session, Some(Tenant { id, name }))
+        XeroClient::new(
+            self.settings.endpoints.api_url.clone(),
+            session,
+            Some(Tenant { id, name }),
+        )
     }
 
     /// A client for tenantless calls such as `/connections`.
@@ -52,13 +58,25 @@ impl Context {
 /// Runs the command and returns the exit code of a run that did not fail outright.
 pub fn run(cli: Cli) -> Result<i32> {
     if let Command::Completions { shell } = &cli.command {
-        clap_complete::generate(*shell, &mut Cli::command(), "xerosync", &mut std::io::stdout());
+        clap_complete::generate(
+            *shell,
+            &mut Cli::command(),
+            "xerosync",
+            &mut std::io::stdout(),
+        );
         return Ok(0);
     }
 
-    let overrides = Overrides { config: cli.global.config.clone(), profile: cli.global.profile.clone(), home: None };
+    let overrides = Overrides {
+        config: cli.global.config.clone(),
+        profile: cli.global.profile.clone(),
+        home: None,
+    };
     let settings = Settings::load(&overrides)?;
-    let context = Context { global: cli.global.clone(), settings };
+    let context = Context {
+        global: cli.global.clone(),
+        settings,
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -81,5 +99,8 @@ pub fn run(cli: Cli) -> Result<i32> {
 
 /// Prints one JSON document on stdout.
 pub fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).expect("a JSON value always serializes"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("a JSON value always serializes")
+    );
 }

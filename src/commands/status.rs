@@ -13,13 +13,24 @@ pub async fn run(context: &Context) -> Result<i32> {
     let settings = &context.settings;
     let store = open_store(settings.token_store, settings.profile_dir());
     let tokens = load_token_set(store.as_ref(), &settings.profile)?;
-    let tenant = settings.profile_section.tenant_id.as_ref().map(|id| (id.clone(), settings.profile_section.tenant_name.clone().unwrap_or_default()));
+    let tenant = settings.profile_section.tenant_id.as_ref().map(|id| {
+        (
+            id.clone(),
+            settings
+                .profile_section
+                .tenant_name
+                .clone()
+                .unwrap_or_default(),
+        )
+    });
     let state = match &tenant {
         Some((id, _)) => Some(SyncState::load(&settings.profile_dir(), id)?),
         None => None,
     };
     let connected = tokens.is_some();
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    };
 
     if context.global.json {
         print_json(&json!({
@@ -42,7 +53,10 @@ pub async fn run(context: &Context) -> Result<i32> {
         println!("Config file:    {}", settings.config_path.display());
         println!("Token store:    {}", settings.token_store.name());
         match &tokens {
-            None => println!("Connection:     not connected (run `xerosync connect{}`)", settings.profile_flag()),
+            None => println!(
+                "Connection:     not connected (run `xerosync connect{}`)",
+                settings.profile_flag()
+            ),
             Some(tokens) => {
                 let kind = match tokens.grant {
                     GrantKind::AuthorizationCode => "connected (browser sign-in)",
@@ -50,18 +64,38 @@ pub async fn run(context: &Context) -> Result<i32> {
                 };
                 println!("Connection:     {kind}");
                 println!("Scopes:         {}", tokens.scopes.join(" "));
-                let expiry = tokens.access_token_expires_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)).unwrap_or_else(|| "-".into());
+                let expiry = tokens
+                    .access_token_expires_at
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                    .unwrap_or_else(|| "-".into());
                 println!("Access token:   expires {expiry} (renewed automatically)");
-                println!("Refresh token:  {}", if tokens.refresh_token.is_some() { "stored" } else { "none" });
+                println!(
+                    "Refresh token:  {}",
+                    if tokens.refresh_token.is_some() {
+                        "stored"
+                    } else {
+                        "none"
+                    }
+                );
             }
         }
         match &tenant {
             Some((id, name)) => println!("Organisation:   {name} ({id})"),
-            None => println!("Organisation:   none selected (run `xerosync tenants --select NAME{}`)", settings.profile_flag()),
+            None => println!(
+                "Organisation:   none selected (run `xerosync tenants --select NAME{}`)",
+                settings.profile_flag()
+            ),
         }
-        let show = |t: Option<chrono::DateTime<chrono::Utc>>| time(t).unwrap_or_else(|| "never".into());
-        println!("Last invoices:  {}", show(state.as_ref().and_then(|s| s.last_invoices_sync)));
-        println!("Last payments:  {}", show(state.as_ref().and_then(|s| s.last_payments_sync)));
+        let show =
+            |t: Option<chrono::DateTime<chrono::Utc>>| time(t).unwrap_or_else(|| "never".into());
+        println!(
+            "Last invoices:  {}",
+            show(state.as_ref().and_then(|s| s.last_invoices_sync))
+        );
+        println!(
+            "Last payments:  {}",
+            show(state.as_ref().and_then(|s| s.last_payments_sync))
+        );
     }
 
     Ok(if connected { 0 } else { 77 })

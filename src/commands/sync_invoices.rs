@@ -47,9 +47,13 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
     let invoices = export.invoices;
 
     let store = open_store(settings.token_store, settings.profile_dir());
-    let connected = load_token_set(store.as_ref(), &settings.profile)?.is_some() && settings.profile_section.tenant_id.is_some();
+    let connected = load_token_set(store.as_ref(), &settings.profile)?.is_some()
+        && settings.profile_section.tenant_id.is_some();
     if args.dry_run && !connected {
-        let reports = invoices.iter().map(|invoice| offline_report(invoice, mapping)).collect::<Vec<_>>();
+        let reports = invoices
+            .iter()
+            .map(|invoice| offline_report(invoice, mapping))
+            .collect::<Vec<_>>();
         print_report(context, None, true, &reports);
         if !context.global.json && !context.global.quiet {
             eprintln!("Dry run without a Xero connection: the file is valid; contacts, accounts and tax types were not checked against Xero.");
@@ -57,15 +61,31 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
         return Ok(0);
     }
 
-    let _lock = FileLock::acquire(&settings.profile_dir().join("sync.lock"), Duration::from_secs(60), "another xerosync sync of this profile")?;
+    let _lock = FileLock::acquire(
+        &settings.profile_dir().join("sync.lock"),
+        Duration::from_secs(60),
+        "another xerosync sync of this profile",
+    )?;
     let client = context.tenant_client()?;
-    let tenant = client.tenant().cloned().expect("a tenant client has a tenant");
+    let tenant = client
+        .tenant()
+        .cloned()
+        .expect("a tenant client has a tenant");
     let profile_dir = settings.profile_dir();
     let mut state = SyncState::load(&profile_dir, &tenant.id)?;
 
-    plan::check_mapping_against_organisation(&client, &invoices, mapping, &settings.config_path.display().to_string()).await?;
+    plan::check_mapping_against_organisation(
+        &client,
+        &invoices,
+        mapping,
+        &settings.config_path.display().to_string(),
+    )
+    .await?;
 
-    let mut reports: Vec<DocumentReport> = invoices.iter().map(|invoice| offline_report(invoice, mapping)).collect();
+    let mut reports: Vec<DocumentReport> = invoices
+        .iter()
+        .map(|invoice| offline_report(invoice, mapping))
+        .collect();
     for report in &mut reports {
         report.payload = None;
     }
@@ -102,10 +122,21 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
             Some(document) => {
                 report.outcome = Outcome::AlreadySynced;
                 report.xero_id = Some(document.id.clone());
-                if let Some(export_id) = invoice.export_id.as_ref().filter(|id| **id != document.id) {
-                    report.messages.push(format!("the export names Xero id {export_id}, but Xero has this number under {}", document.id));
+                if let Some(export_id) = invoice.export_id.as_ref().filter(|id| **id != document.id)
+                {
+                    report.messages.push(format!(
+                        "the export names Xero id {export_id}, but Xero has this number under {}",
+                        document.id
+                    ));
                 }
-                plan::remember(&mut state, invoice, &document.id, document.total.unwrap_or_else(|| plan::xero_sign(invoice, invoice.gross)));
+                plan::remember(
+                    &mut state,
+                    invoice,
+                    &document.id,
+                    document
+                        .total
+                        .unwrap_or_else(|| plan::xero_sign(invoice, invoice.gross)),
+                );
             }
             None if invoice.exported => {
                 report.outcome = Outcome::Skipped;
@@ -141,7 +172,9 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
             contacts.insert(productive_client.id.clone(), Ok("(new contact)".into()));
         }
     } else if !missing.is_empty() {
-        contacts.extend(plan::create_contacts(&client, &missing, mapping, &mut state, &profile_dir).await?);
+        contacts.extend(
+            plan::create_contacts(&client, &missing, mapping, &mut state, &profile_dir).await?,
+        );
     }
     state.save(&profile_dir)?;
 
@@ -149,7 +182,9 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
     for &index in &to_create {
         let invoice = &invoices[index];
         match contacts.get(&invoice.client.id) {
-            Some(Ok(contact_id)) => ready.push((index, plan::payload(invoice, mapping, Some(contact_id)))),
+            Some(Ok(contact_id)) => {
+                ready.push((index, plan::payload(invoice, mapping, Some(contact_id))))
+            }
             Some(Err(reason)) => {
                 reports[index].outcome = Outcome::Skipped;
                 reports[index].needs_attention = true;
@@ -158,7 +193,10 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
             None => {
                 reports[index].outcome = Outcome::Skipped;
                 reports[index].needs_attention = true;
-                reports[index].messages.push(format!("no Xero contact could be matched or created for client \"{}\"", invoice.client.name));
+                reports[index].messages.push(format!(
+                    "no Xero contact could be matched or created for client \"{}\"",
+                    invoice.client.name
+                ));
             }
         }
     }
@@ -174,7 +212,10 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
 
     let mut batches = Vec::new();
     for kind in [DocumentKind::Invoice, DocumentKind::CreditNote] {
-        let of_kind: Vec<&(usize, Value)> = ready.iter().filter(|(index, _)| invoices[*index].kind == kind).collect();
+        let of_kind: Vec<&(usize, Value)> = ready
+            .iter()
+            .filter(|(index, _)| invoices[*index].kind == kind)
+            .collect();
         for chunk in of_kind.chunks(BATCH_SIZE) {
             let indexes = chunk.iter().map(|(index, _)| *index).collect();
             let payloads = chunk.iter().map(|(_, payload)| payload.clone()).collect();
@@ -196,13 +237,24 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
                             report.outcome = Outcome::Created;
                             report.xero_id = Some(document.id.clone());
                             report.xero_total = document.total;
-                            plan::remember(&mut state, invoice, &document.id, document.total.unwrap_or_default());
-                            if let Some(difference) = plan::compare_totals(invoice, document.total) {
+                            plan::remember(
+                                &mut state,
+                                invoice,
+                                &document.id,
+                                document.total.unwrap_or_default(),
+                            );
+                            if let Some(difference) = plan::compare_totals(invoice, document.total)
+                            {
                                 report.messages.push(difference);
                                 report.needs_attention = true;
                             }
                         }
-                        (_, _) if element.messages.iter().any(|m| m.contains("must be unique")) => {
+                        (_, _)
+                            if element
+                                .messages
+                                .iter()
+                                .any(|m| m.contains("must be unique")) =>
+                        {
                             // Xero already has this number (created by someone
                             // else, or outside the date range looked up).
                             duplicates.push(*index);
@@ -221,7 +273,9 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
                 for index in &batch.indexes {
                     reports[*index].outcome = Outcome::Skipped;
                     reports[*index].needs_attention = true;
-                    reports[*index].messages.push(format!("not sent: {}", err.message));
+                    reports[*index]
+                        .messages
+                        .push(format!("not sent: {}", err.message));
                 }
                 if first_error.is_none() {
                     first_error = Some(err);
@@ -247,10 +301,24 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
     print_report(context, Some(&tenant), false, &reports);
 
     if let Some(err) = first_error {
-        let kind = if err.kind == Kind::Failed { Kind::Failed } else { err.kind };
-        return Err(Error::new(kind, format!("some batches were not sent ({}); run the same command again, which is safe", err.message)));
+        let kind = if err.kind == Kind::Failed {
+            Kind::Failed
+        } else {
+            err.kind
+        };
+        return Err(Error::new(
+            kind,
+            format!(
+                "some batches were not sent ({}); run the same command again, which is safe",
+                err.message
+            ),
+        ));
     }
-    Ok(if reports.iter().any(|r| r.needs_attention) { 1 } else { 0 })
+    Ok(if reports.iter().any(|r| r.needs_attention) {
+        1
+    } else {
+        0
+    })
 }
 
 /// Looks up, by number, the documents Xero rejected as duplicates: those
@@ -263,21 +331,42 @@ async fn recheck_numbers(
     state: &mut SyncState,
 ) -> Result<()> {
     for kind in [DocumentKind::Invoice, DocumentKind::CreditNote] {
-        let of_kind: Vec<usize> = indexes.iter().copied().filter(|i| invoices[*i].kind == kind).collect();
+        let of_kind: Vec<usize> = indexes
+            .iter()
+            .copied()
+            .filter(|i| invoices[*i].kind == kind)
+            .collect();
         if of_kind.is_empty() {
             continue;
         }
-        let numbers: Vec<String> = of_kind.iter().map(|i| invoices[*i].number.clone()).collect();
-        let found = crate::xero::api::find_documents_by_number(client, plan::endpoint_for(kind), &numbers).await?;
+        let numbers: Vec<String> = of_kind
+            .iter()
+            .map(|i| invoices[*i].number.clone())
+            .collect();
+        let found =
+            crate::xero::api::find_documents_by_number(client, plan::endpoint_for(kind), &numbers)
+                .await?;
         for index in of_kind {
             let invoice = &invoices[index];
             let report = &mut reports[index];
-            match found.iter().find(|d| d.number == invoice.number && !matches!(d.status.as_str(), "DELETED" | "VOIDED")) {
+            match found.iter().find(|d| {
+                d.number == invoice.number && !matches!(d.status.as_str(), "DELETED" | "VOIDED")
+            }) {
                 Some(document) => {
                     report.outcome = Outcome::AlreadySynced;
                     report.xero_id = Some(document.id.clone());
-                    report.messages = vec![format!("Xero already had {} (id {}); it was not created again", invoice.number, document.id)];
-                    plan::remember(state, invoice, &document.id, document.total.unwrap_or_else(|| plan::xero_sign(invoice, invoice.gross)));
+                    report.messages = vec![format!(
+                        "Xero already had {} (id {}); it was not created again",
+                        invoice.number, document.id
+                    )];
+                    plan::remember(
+                        state,
+                        invoice,
+                        &document.id,
+                        document
+                            .total
+                            .unwrap_or_else(|| plan::xero_sign(invoice, invoice.gross)),
+                    );
                 }
                 None => {
                     report.outcome = Outcome::Rejected;
@@ -312,8 +401,10 @@ fn progress_bar(context: &Context, total: u64) -> Option<indicatif::ProgressBar>
     }
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} sending {pos}/{len} documents to Xero {wide_bar} {elapsed}")
-            .expect("static template is valid"),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} sending {pos}/{len} documents to Xero {wide_bar} {elapsed}",
+        )
+        .expect("static template is valid"),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     Some(bar)
@@ -323,13 +414,25 @@ fn progress_bar(context: &Context, total: u64) -> Option<indicatif::ProgressBar>
 fn summary(reports: &[DocumentReport]) -> Value {
     let count = |outcome: Outcome| reports.iter().filter(|r| r.outcome == outcome).count();
     let mut totals: BTreeMap<String, (usize, Decimal)> = BTreeMap::new();
-    for report in reports.iter().filter(|r| matches!(r.outcome, Outcome::Created | Outcome::AlreadySynced | Outcome::WouldCreate)) {
+    for report in reports.iter().filter(|r| {
+        matches!(
+            r.outcome,
+            Outcome::Created | Outcome::AlreadySynced | Outcome::WouldCreate
+        )
+    }) {
         let entry = totals.entry(report.currency.clone()).or_default();
         entry.0 += 1;
         entry.1 += report.total;
     }
-    let totals: serde_json::Map<String, Value> =
-        totals.into_iter().map(|(currency, (documents, total))| (currency, json!({ "documents": documents, "total": total.to_string() }))).collect();
+    let totals: serde_json::Map<String, Value> = totals
+        .into_iter()
+        .map(|(currency, (documents, total))| {
+            (
+                currency,
+                json!({ "documents": documents, "total": total.to_string() }),
+            )
+        })
+        .collect();
     json!({
         "created": count(Outcome::Created),
         "already_synced": count(Outcome::AlreadySynced),
@@ -340,7 +443,12 @@ fn summary(reports: &[DocumentReport]) -> Value {
     })
 }
 
-fn print_report(context: &Context, tenant: Option<&crate::xero::http::Tenant>, dry_run: bool, reports: &[DocumentReport]) {
+fn print_report(
+    context: &Context,
+    tenant: Option<&crate::xero::http::Tenant>,
+    dry_run: bool,
+    reports: &[DocumentReport],
+) {
     let summary = summary(reports);
     if context.global.json {
         let invoices: Vec<Value> = reports
@@ -374,14 +482,27 @@ fn print_report(context: &Context, tenant: Option<&crate::xero::http::Tenant>, d
     }
     if context.global.quiet {
         for report in reports.iter().filter(|r| r.needs_attention) {
-            eprintln!("{} {}: {}", report.number, report.outcome.label(), report.messages.join("; "));
+            eprintln!(
+                "{} {}: {}",
+                report.number,
+                report.outcome.label(),
+                report.messages.join("; ")
+            );
         }
         return;
     }
 
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-    table.set_header(vec!["NUMBER", "CLIENT", "KIND", "OUTCOME", "TOTAL", "XERO TOTAL", "NOTES"]);
+    table.set_header(vec![
+        "NUMBER",
+        "CLIENT",
+        "KIND",
+        "OUTCOME",
+        "TOTAL",
+        "XERO TOTAL",
+        "NOTES",
+    ]);
     for report in reports {
         table.add_row(vec![
             report.number.clone(),
@@ -395,12 +516,23 @@ fn print_report(context: &Context, tenant: Option<&crate::xero::http::Tenant>, d
     }
     println!("{table}");
 
-    let organisation = tenant.map(|t| format!("\"{}\" ({})", t.name, t.id)).unwrap_or_else(|| "(no organisation: offline dry run)".into());
-    let verb = if dry_run { "Dry run against" } else { "Organisation" };
+    let organisation = tenant
+        .map(|t| format!("\"{}\" ({})", t.name, t.id))
+        .unwrap_or_else(|| "(no organisation: offline dry run)".into());
+    let verb = if dry_run {
+        "Dry run against"
+    } else {
+        "Organisation"
+    };
     println!("{verb}: {organisation}");
     let number = |key: &str| summary[key].as_u64().unwrap_or(0);
     if dry_run {
-        println!("Would create {}, already in Xero {}, skipped {}.", number("would_create"), number("already_synced"), number("skipped"));
+        println!(
+            "Would create {}, already in Xero {}, skipped {}.",
+            number("would_create"),
+            number("already_synced"),
+            number("skipped")
+        );
     } else {
         println!(
             "Created {}, already in Xero {}, rejected {}, skipped {}.",
@@ -412,7 +544,11 @@ fn print_report(context: &Context, tenant: Option<&crate::xero::http::Tenant>, d
     }
     if let Some(totals) = summary["totals_by_currency"].as_object() {
         for (currency, entry) in totals {
-            println!("  {currency}: {} documents, total {} {currency}", entry["documents"], entry["total"].as_str().unwrap_or("0"));
+            println!(
+                "  {currency}: {} documents, total {} {currency}",
+                entry["documents"],
+                entry["total"].as_str().unwrap_or("0")
+            );
         }
     }
 }

@@ -27,42 +27,71 @@ use crate::xero::api::{Document, DocumentEndpoint};
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 fn lock_wait() -> Duration {
-    std::env::var("XEROSYNC_LOCK_TIMEOUT").ok().and_then(|v| v.trim().parse().ok()).map(Duration::from_secs).unwrap_or(LOCK_WAIT)
+    std::env::var("XEROSYNC_LOCK_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(LOCK_WAIT)
 }
 
 pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
     let settings = &context.settings;
     let profile_dir = settings.profile_dir();
-    let _lock = FileLock::acquire(&profile_dir.join("sync.lock"), lock_wait(), "another xerosync sync of this profile")?;
+    let _lock = FileLock::acquire(
+        &profile_dir.join("sync.lock"),
+        lock_wait(),
+        "another xerosync sync of this profile",
+    )?;
 
     let productive = productive_client(context)?;
     let client = context.tenant_client()?;
-    let tenant = client.tenant().cloned().expect("a tenant client has a tenant");
+    let tenant = client
+        .tenant()
+        .cloned()
+        .expect("a tenant client has a tenant");
     let mut state = SyncState::load(&profile_dir, &tenant.id)?;
 
     let followed: HashMap<String, (String, String, String)> = state
         .documents
         .iter()
-        .map(|(productive_id, pushed)| (pushed.xero_id.clone(), (productive_id.clone(), pushed.number.clone(), pushed.kind.clone())))
+        .map(|(productive_id, pushed)| {
+            (
+                pushed.xero_id.clone(),
+                (
+                    productive_id.clone(),
+                    pushed.number.clone(),
+                    pushed.kind.clone(),
+                ),
+            )
+        })
         .collect();
     if followed.is_empty() {
         if !context.global.quiet && !context.global.json {
             eprintln!("No pushed invoices to follow for organisation \"{}\"; run `xerosync sync invoices EXPORT` first.", tenant.name);
         }
         if context.global.json {
-            print_json(&json!({ "organisation": { "id": tenant.id, "name": tenant.name }, "invoices": [], "summary": { "changed": 0 } }));
+            print_json(
+                &json!({ "organisation": { "id": tenant.id, "name": tenant.name }, "invoices": [], "summary": { "changed": 0 } }),
+            );
         }
         return Ok(0);
     }
 
-    let since = args.since.map(|t| t.with_timezone(&Utc)).or(state.payments_watermark);
+    let since = args
+        .since
+        .map(|t| t.with_timezone(&Utc))
+        .or(state.payments_watermark);
     let mut fetched = payments::fetch_changed(&client, DocumentEndpoint::Invoices, since).await?;
-    let open_credit_notes = state
-        .documents
-        .values()
-        .any(|d| d.kind == "credit_note" && !matches!(d.last_status.as_deref(), Some("PAID" | "VOIDED" | "DELETED")));
+    let open_credit_notes = state.documents.values().any(|d| {
+        d.kind == "credit_note"
+            && !matches!(
+                d.last_status.as_deref(),
+                Some("PAID" | "VOIDED" | "DELETED")
+            )
+    });
     if open_credit_notes {
-        fetched.extend(payments::fetch_changed(&client, DocumentEndpoint::CreditNotes, since).await?);
+        fetched
+            .extend(payments::fetch_changed(&client, DocumentEndpoint::CreditNotes, since).await?);
     }
     let new_watermark = payments::next_watermark(state.payments_watermark, &fetched);
 
@@ -70,10 +99,15 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
     let mut changed: Vec<&Document> = Vec::new();
     let mut unchanged: Vec<(DocumentStatus, &Document)> = Vec::new();
     for document in &fetched {
-        let Some((productive_id, number, kind)) = followed.get(&document.id) else { continue };
+        let Some((productive_id, number, kind)) = followed.get(&document.id) else {
+            continue;
+        };
         let status = payments::document_status(document, number, productive_id, kind);
         let fingerprint = payments::fingerprint(document);
-        let pushed = state.documents.get_mut(productive_id).expect("followed documents come from the state");
+        let pushed = state
+            .documents
+            .get_mut(productive_id)
+            .expect("followed documents come from the state");
         let seen_before = pushed.last_fingerprint.as_deref() == Some(fingerprint.as_str());
         pushed.last_status = Some(document.status.clone());
         pushed.last_fingerprint = Some(fingerprint);
@@ -101,9 +135,17 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
             if report.kind != "invoice" {
                 continue;
             }
-            if let Err(err) = write_back(productive, document, report, &mut state, &profile_dir).await {
-                report.productive.needs_attention.push(Attention { payment_id: None, reason: err.message.clone(), action_required: true });
-                if err.kind == crate::error::Kind::Temporary || err.kind == crate::error::Kind::Config {
+            if let Err(err) =
+                write_back(productive, document, report, &mut state, &profile_dir).await
+            {
+                report.productive.needs_attention.push(Attention {
+                    payment_id: None,
+                    reason: err.message.clone(),
+                    action_required: true,
+                });
+                if err.kind == crate::error::Kind::Temporary
+                    || err.kind == crate::error::Kind::Config
+                {
                     failure = Some(err);
                     break;
                 }
@@ -113,7 +155,9 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
 
     let mut index = 0;
     reports.retain(|report| {
-        let keep = index < first_unchanged || !report.productive.recorded.is_empty() || !report.productive.needs_attention.is_empty();
+        let keep = index < first_unchanged
+            || !report.productive.recorded.is_empty()
+            || !report.productive.needs_attention.is_empty();
         index += 1;
         keep
     });
@@ -135,7 +179,12 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
     if let Some(err) = failure {
         return Err(err.context("recording payments in Productive stopped; the next run continues where this one stopped"));
     }
-    let attention = reports.iter().any(|r| r.productive.needs_attention.iter().any(|a| a.action_required));
+    let attention = reports.iter().any(|r| {
+        r.productive
+            .needs_attention
+            .iter()
+            .any(|a| a.action_required)
+    });
     Ok(if attention { 1 } else { 0 })
 }
 
@@ -143,8 +192,13 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
 /// when it is configured but no token is available.
 fn productive_client(context: &Context) -> Result<Option<ProductiveClient>> {
     let settings = &context.settings;
-    let Some(productive) = &settings.productive else { return Ok(None) };
-    let token = match std::env::var("PRODUCTIVE_API_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
+    let Some(productive) = &settings.productive else {
+        return Ok(None);
+    };
+    let token = match std::env::var("PRODUCTIVE_API_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
         Some(token) => Some(Secret::new(token.trim().to_string())),
         None => {
             let store = open_store(settings.token_store, settings.profile_dir());
@@ -160,7 +214,12 @@ fn productive_client(context: &Context) -> Result<Option<ProductiveClient>> {
             settings.profile_flag()
         ))
     })?;
-    ProductiveClient::new(productive.api_url.clone(), productive.organization_id.clone(), token).map(Some)
+    ProductiveClient::new(
+        productive.api_url.clone(),
+        productive.organization_id.clone(),
+        token,
+    )
+    .map(Some)
 }
 
 /// Records each new authorised Xero payment of the invoice in Productive,
@@ -174,9 +233,17 @@ async fn write_back(
     state: &mut SyncState,
     profile_dir: &Path,
 ) -> Result<()> {
-    let live: Vec<_> = document.payments.iter().filter(|p| p.status.eq_ignore_ascii_case("AUTHORISED")).collect();
+    let live: Vec<_> = document
+        .payments
+        .iter()
+        .filter(|p| p.status.eq_ignore_ascii_case("AUTHORISED"))
+        .collect();
 
-    for (payment_id, recorded) in state.recorded_payments.iter().filter(|(_, r)| r.xero_invoice_id == document.id) {
+    for (payment_id, recorded) in state
+        .recorded_payments
+        .iter()
+        .filter(|(_, r)| r.xero_invoice_id == document.id)
+    {
         if !live.iter().any(|p| &p.payment_id == payment_id) {
             report.productive.needs_attention.push(Attention {
                 payment_id: Some(payment_id.clone()),
@@ -190,7 +257,10 @@ async fn write_back(
         }
     }
 
-    let new: Vec<_> = live.iter().filter(|p| !state.recorded_payments.contains_key(&p.payment_id)).collect();
+    let new: Vec<_> = live
+        .iter()
+        .filter(|p| !state.recorded_payments.contains_key(&p.payment_id))
+        .collect();
     if new.is_empty() {
         return Ok(());
     }
@@ -214,20 +284,39 @@ async fn write_back(
         let (Some(amount), Some(date)) = (payment.amount, payment.date) else {
             report.productive.needs_attention.push(Attention {
                 payment_id: Some(payment.payment_id.clone()),
-                reason: "Xero reported this payment without an amount or date; check it in Xero".into(),
+                reason: "Xero reported this payment without an amount or date; check it in Xero"
+                    .into(),
                 action_required: true,
             });
             continue;
         };
 
-        let (productive_payment_id, how) = match existing.iter().find(|p| p.external_id.as_deref() == Some(payment.payment_id.as_str())) {
+        let (productive_payment_id, how) = match existing
+            .iter()
+            .find(|p| p.external_id.as_deref() == Some(payment.payment_id.as_str()))
+        {
             Some(found) => (found.id.clone(), "already_in_productive"),
             None => {
-                let note = format!("Xero payment {}{}", payment.payment_id, payment.reference.as_ref().map(|r| format!(", reference {r}")).unwrap_or_default());
+                let note = format!(
+                    "Xero payment {}{}",
+                    payment.payment_id,
+                    payment
+                        .reference
+                        .as_ref()
+                        .map(|r| format!(", reference {r}"))
+                        .unwrap_or_default()
+                );
                 // The client checks for the external_id before any retry, so
                 // a lost response cannot record the payment twice.
                 let created = productive
-                    .create_payment(&report.productive_id, amount, &currency, date, Some(&note), Some(&payment.payment_id))
+                    .create_payment(
+                        &report.productive_id,
+                        amount,
+                        &currency,
+                        date,
+                        Some(&note),
+                        Some(&payment.payment_id),
+                    )
                     .await?;
                 (created.id, "created")
             }
@@ -245,7 +334,11 @@ async fn write_back(
             },
         );
         state.save(profile_dir)?;
-        report.productive.recorded.push(RecordedEntry { payment_id: payment.payment_id.clone(), productive_payment_id, how: how.into() });
+        report.productive.recorded.push(RecordedEntry {
+            payment_id: payment.payment_id.clone(),
+            productive_payment_id,
+            how: how.into(),
+        });
     }
 
     if payments::payment_state(document, false) == "part_paid" {
@@ -262,9 +355,31 @@ async fn write_back(
     Ok(())
 }
 
-fn report_document(tenant: &crate::xero::http::Tenant, reports: &[DocumentStatus], since: Option<chrono::DateTime<Utc>>) -> Value {
-    let recorded: usize = reports.iter().map(|r| r.productive.recorded.iter().filter(|e| e.how == "created").count()).sum();
-    let attention: usize = reports.iter().map(|r| r.productive.needs_attention.iter().filter(|a| a.action_required).count()).sum();
+fn report_document(
+    tenant: &crate::xero::http::Tenant,
+    reports: &[DocumentStatus],
+    since: Option<chrono::DateTime<Utc>>,
+) -> Value {
+    let recorded: usize = reports
+        .iter()
+        .map(|r| {
+            r.productive
+                .recorded
+                .iter()
+                .filter(|e| e.how == "created")
+                .count()
+        })
+        .sum();
+    let attention: usize = reports
+        .iter()
+        .map(|r| {
+            r.productive
+                .needs_attention
+                .iter()
+                .filter(|a| a.action_required)
+                .count()
+        })
+        .sum();
     json!({
         "organisation": { "id": tenant.id, "name": tenant.name },
         "since": since.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
@@ -279,16 +394,18 @@ fn report_document(tenant: &crate::xero::http::Tenant, reports: &[DocumentStatus
 }
 
 fn write_output(path: &Path, document: &Value, reports: &[DocumentStatus]) -> Result<()> {
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let bytes = match extension.as_str() {
         "json" => serde_json::to_vec_pretty(document).expect("a JSON value always serializes"),
         "csv" => csv_report(reports)?,
-        _ => {
-            return Err(Error::usage(format!(
-                "--output {} has no .csv or .json extension; name the file report.csv or report.json",
-                path.display()
-            )))
-        }
+        _ => return Err(Error::usage(format!(
+            "--output {} has no .csv or .json extension; name the file report.csv or report.json",
+            path.display()
+        ))),
     };
     write_atomic(path, &bytes, None)
 }
@@ -297,8 +414,23 @@ fn write_output(path: &Path, document: &Value, reports: &[DocumentStatus]) -> Re
 fn csv_report(reports: &[DocumentStatus]) -> Result<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
-        "number", "productive_id", "xero_id", "kind", "status", "payment_state", "currency", "total", "amount_paid", "amount_credited",
-        "amount_due", "fully_paid_on", "payment_id", "payment_date", "payment_amount", "payment_reference", "payment_status",
+        "number",
+        "productive_id",
+        "xero_id",
+        "kind",
+        "status",
+        "payment_state",
+        "currency",
+        "total",
+        "amount_paid",
+        "amount_credited",
+        "amount_due",
+        "fully_paid_on",
+        "payment_id",
+        "payment_date",
+        "payment_amount",
+        "payment_reference",
+        "payment_status",
         "recorded_in_productive",
     ];
     let failed = |err: csv::Error| Error::failed(format!("cannot write the CSV report: {err}"));
@@ -316,7 +448,10 @@ fn csv_report(reports: &[DocumentStatus]) -> Result<Vec<u8>> {
             report.amount_paid.clone().unwrap_or_default(),
             report.amount_credited.clone().unwrap_or_default(),
             report.amount_due.clone().unwrap_or_default(),
-            report.fully_paid_on.map(|d| d.to_string()).unwrap_or_default(),
+            report
+                .fully_paid_on
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
         ];
         if report.payments.is_empty() {
             let mut row = base.to_vec();
@@ -325,28 +460,45 @@ fn csv_report(reports: &[DocumentStatus]) -> Result<Vec<u8>> {
         }
         for payment in &report.payments {
             let mut row = base.to_vec();
-            let recorded = report.productive.recorded.iter().any(|r| r.payment_id == payment.payment_id);
+            let recorded = report
+                .productive
+                .recorded
+                .iter()
+                .any(|r| r.payment_id == payment.payment_id);
             row.extend([
                 payment.payment_id.clone(),
                 payment.date.map(|d| d.to_string()).unwrap_or_default(),
                 payment.amount.clone().unwrap_or_default(),
                 payment.reference.clone().unwrap_or_default(),
                 payment.status.clone(),
-                if recorded { "yes".into() } else { String::new() },
+                if recorded {
+                    "yes".into()
+                } else {
+                    String::new()
+                },
             ]);
             writer.write_record(&row).map_err(failed)?;
         }
     }
-    writer.into_inner().map_err(|err| Error::failed(format!("cannot write the CSV report: {err}")))
+    writer
+        .into_inner()
+        .map_err(|err| Error::failed(format!("cannot write the CSV report: {err}")))
 }
 
-fn print_report(context: &Context, tenant: &crate::xero::http::Tenant, reports: &[DocumentStatus], document: &Value) {
+fn print_report(
+    context: &Context,
+    tenant: &crate::xero::http::Tenant,
+    reports: &[DocumentStatus],
+    document: &Value,
+) {
     if context.global.json {
         print_json(document);
         return;
     }
-    let attention: Vec<(&DocumentStatus, &Attention)> =
-        reports.iter().flat_map(|r| r.productive.needs_attention.iter().map(move |a| (r, a))).collect();
+    let attention: Vec<(&DocumentStatus, &Attention)> = reports
+        .iter()
+        .flat_map(|r| r.productive.needs_attention.iter().map(move |a| (r, a)))
+        .collect();
     if context.global.quiet {
         for (report, item) in attention.iter().filter(|(_, a)| a.action_required) {
             eprintln!("{}: {}", report.number, item.reason);
@@ -355,12 +507,26 @@ fn print_report(context: &Context, tenant: &crate::xero::http::Tenant, reports: 
     }
 
     if reports.is_empty() {
-        println!("Organisation \"{}\": no pushed invoice changed since the last run.", tenant.name);
+        println!(
+            "Organisation \"{}\": no pushed invoice changed since the last run.",
+            tenant.name
+        );
         return;
     }
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-    table.set_header(vec!["NUMBER", "STATUS", "STATE", "TOTAL", "PAID", "CREDITED", "DUE", "PAID ON", "PAYMENTS", "PRODUCTIVE"]);
+    table.set_header(vec![
+        "NUMBER",
+        "STATUS",
+        "STATE",
+        "TOTAL",
+        "PAID",
+        "CREDITED",
+        "DUE",
+        "PAID ON",
+        "PAYMENTS",
+        "PRODUCTIVE",
+    ]);
     for report in reports {
         let payments = report
             .payments
@@ -370,8 +536,15 @@ fn print_report(context: &Context, tenant: &crate::xero::http::Tenant, reports: 
                     "{} {}{}{}",
                     p.date.map(|d| d.to_string()).unwrap_or_default(),
                     p.amount.clone().unwrap_or_default(),
-                    p.reference.as_ref().map(|r| format!(" ({r})")).unwrap_or_default(),
-                    if p.status == "AUTHORISED" { String::new() } else { format!(" {}", p.status) }
+                    p.reference
+                        .as_ref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default(),
+                    if p.status == "AUTHORISED" {
+                        String::new()
+                    } else {
+                        format!(" {}", p.status)
+                    }
                 )
             })
             .collect::<Vec<_>>()
@@ -380,26 +553,49 @@ fn print_report(context: &Context, tenant: &crate::xero::http::Tenant, reports: 
             .productive
             .recorded
             .iter()
-            .map(|r| if r.how == "created" { "recorded".to_string() } else { "already there".to_string() })
+            .map(|r| {
+                if r.how == "created" {
+                    "recorded".to_string()
+                } else {
+                    "already there".to_string()
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n");
         table.add_row(vec![
             report.number.clone(),
             report.status.clone(),
             report.payment_state.replace('_', " "),
-            format!("{} {}", report.total.clone().unwrap_or_default(), report.currency.clone().unwrap_or_default()),
+            format!(
+                "{} {}",
+                report.total.clone().unwrap_or_default(),
+                report.currency.clone().unwrap_or_default()
+            ),
             report.amount_paid.clone().unwrap_or_default(),
             report.amount_credited.clone().unwrap_or_default(),
             report.amount_due.clone().unwrap_or_default(),
-            report.fully_paid_on.map(|d| d.to_string()).unwrap_or_default(),
+            report
+                .fully_paid_on
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
             payments,
             productive,
         ]);
     }
     println!("{table}");
-    println!("Organisation: \"{}\" ({}). {} changed document{}.", tenant.name, tenant.id, reports.len(), if reports.len() == 1 { "" } else { "s" });
+    println!(
+        "Organisation: \"{}\" ({}). {} changed document{}.",
+        tenant.name,
+        tenant.id,
+        reports.len(),
+        if reports.len() == 1 { "" } else { "s" }
+    );
     for (report, item) in attention {
-        let prefix = if item.action_required { "needs attention" } else { "note" };
+        let prefix = if item.action_required {
+            "needs attention"
+        } else {
+            "note"
+        };
         println!("  {prefix}: {}: {}", report.number, item.reason);
     }
 }

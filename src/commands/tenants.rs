@@ -18,15 +18,31 @@ pub async fn run(context: &Context, args: TenantsArgs) -> Result<i32> {
     let mut selected = settings.profile_section.tenant_id.clone();
     if let Some(wanted) = &args.select {
         let chosen = choose(&connections, wanted)?;
-        save_tenant(&settings.config_path, &settings.profile, &chosen.tenant_id, &chosen.tenant_name)?;
+        save_tenant(
+            &settings.config_path,
+            &settings.profile,
+            &chosen.tenant_id,
+            &chosen.tenant_name,
+        )?;
         selected = Some(chosen.tenant_id.clone());
         if !context.global.quiet && !context.global.json {
-            eprintln!("Selected \"{}\" ({}) for profile \"{}\".", chosen.tenant_name, chosen.tenant_id, settings.profile);
+            eprintln!(
+                "Selected \"{}\" ({}) for profile \"{}\".",
+                chosen.tenant_name, chosen.tenant_id, settings.profile
+            );
         }
     } else if context.interactive() && !context.global.json && !connections.is_empty() {
         let chosen = pick(&connections, selected.as_deref())?;
-        save_tenant(&settings.config_path, &settings.profile, &chosen.tenant_id, &chosen.tenant_name)?;
-        eprintln!("Selected \"{}\" ({}) for profile \"{}\".", chosen.tenant_name, chosen.tenant_id, settings.profile);
+        save_tenant(
+            &settings.config_path,
+            &settings.profile,
+            &chosen.tenant_id,
+            &chosen.tenant_name,
+        )?;
+        eprintln!(
+            "Selected \"{}\" ({}) for profile \"{}\".",
+            chosen.tenant_name, chosen.tenant_id, settings.profile
+        );
         return Ok(0);
     }
 
@@ -50,12 +66,22 @@ pub async fn run(context: &Context, args: TenantsArgs) -> Result<i32> {
 /// Finds one connection by tenant id, else by name (trimmed, case-insensitive).
 pub fn choose<'a>(connections: &'a [Connection], wanted: &str) -> Result<&'a Connection> {
     let wanted = wanted.trim();
-    if let Some(found) = connections.iter().find(|c| c.tenant_id.eq_ignore_ascii_case(wanted)) {
+    if let Some(found) = connections
+        .iter()
+        .find(|c| c.tenant_id.eq_ignore_ascii_case(wanted))
+    {
         return Ok(found);
     }
-    let by_name: Vec<&Connection> = connections.iter().filter(|c| c.tenant_name.trim().eq_ignore_ascii_case(wanted)).collect();
+    let by_name: Vec<&Connection> = connections
+        .iter()
+        .filter(|c| c.tenant_name.trim().eq_ignore_ascii_case(wanted))
+        .collect();
     let choices = || {
-        connections.iter().map(|c| format!("  {} ({})", c.tenant_name, c.tenant_id)).collect::<Vec<_>>().join("\n")
+        connections
+            .iter()
+            .map(|c| format!("  {} ({})", c.tenant_name, c.tenant_id))
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     match by_name.as_slice() {
         [one] => Ok(one),
@@ -76,8 +102,13 @@ pub fn choose_interactively(connections: &[Connection]) -> Result<Connection> {
 }
 
 fn pick<'a>(connections: &'a [Connection], selected: Option<&str>) -> Result<&'a Connection> {
-    let items: Vec<String> = connections.iter().map(|c| format!("{} ({}, {})", c.tenant_name, c.tenant_type, c.tenant_id)).collect();
-    let default = selected.and_then(|id| connections.iter().position(|c| c.tenant_id == id)).unwrap_or(0);
+    let items: Vec<String> = connections
+        .iter()
+        .map(|c| format!("{} ({}, {})", c.tenant_name, c.tenant_type, c.tenant_id))
+        .collect();
+    let default = selected
+        .and_then(|id| connections.iter().position(|c| c.tenant_id == id))
+        .unwrap_or(0);
     let index = dialoguer::Select::new()
         .with_prompt("Which Xero organisation should this profile use?")
         .items(&items)
@@ -114,8 +145,17 @@ fn print_list(context: &Context, connections: &[Connection], selected: Option<&s
     table.load_preset(comfy_table::presets::NOTHING);
     table.set_header(vec!["", "NAME", "TENANT ID", "TYPE"]);
     for connection in connections {
-        let mark = if Some(connection.tenant_id.as_str()) == selected { "*" } else { "" };
-        table.add_row(vec![mark, &connection.tenant_name, &connection.tenant_id, &connection.tenant_type]);
+        let mark = if Some(connection.tenant_id.as_str()) == selected {
+            "*"
+        } else {
+            ""
+        };
+        table.add_row(vec![
+            mark,
+            &connection.tenant_name,
+            &connection.tenant_id,
+            &connection.tenant_type,
+        ]);
     }
     println!("{table}");
 }

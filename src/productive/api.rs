@@ -85,7 +85,10 @@ enum Failure {
     RateLimited { reset: Duration },
     /// A server error or a transport failure. `may_have_committed` is true
     /// when the server may have processed the request before the failure.
-    Transient { may_have_committed: bool, detail: String },
+    Transient {
+        may_have_committed: bool,
+        detail: String,
+    },
     /// Retrying cannot help.
     Fatal(Error),
 }
@@ -100,7 +103,12 @@ struct RetryBudget<'a> {
 
 impl<'a> RetryBudget<'a> {
     fn new(policy: &'a RetryPolicy) -> Self {
-        RetryBudget { policy, attempts: 1, backoff: policy.initial_backoff, rate_limit_waited: Duration::ZERO }
+        RetryBudget {
+            policy,
+            attempts: 1,
+            backoff: policy.initial_backoff,
+            rate_limit_waited: Duration::ZERO,
+        }
     }
 
     /// Waits before the next attempt after a transient failure, or returns a
@@ -135,7 +143,11 @@ impl<'a> RetryBudget<'a> {
                 self.policy.max_rate_limit_wait.as_secs()
             )));
         }
-        tracing::warn!(request = request_line, wait_ms = reset.as_millis() as u64, "Productive rate limit reached; waiting for the reset");
+        tracing::warn!(
+            request = request_line,
+            wait_ms = reset.as_millis() as u64,
+            "Productive rate limit reached; waiting for the reset"
+        );
         tokio::time::sleep(reset).await;
         self.rate_limit_waited += reset;
         Ok(())
@@ -155,7 +167,9 @@ impl ProductiveClient {
     /// Builds a client for `base_url`, the API root such as `https://api.productive.io/api/v2`.
     /// Plain http is accepted for loopback hosts only.
     pub fn new(base_url: Url, organization_id: String, token: Secret) -> Result<Self> {
-        if base_url.scheme() != "https" && !(base_url.scheme() == "http" && is_loopback_url(&base_url)) {
+        if base_url.scheme() != "https"
+            && !(base_url.scheme() == "http" && is_loopback_url(&base_url))
+        {
             return Err(Error::config(format!(
                 "Productive API address {base_url} must use https (plain http is accepted only for 127.0.0.1, localhost and [::1])"
             )));
@@ -174,8 +188,18 @@ impl ProductiveClient {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("xerosync/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|err| Error::failed(format!("cannot set up the HTTP client for Productive: {err}")))?;
-        Ok(ProductiveClient { http, base_url, organization_id, token, retry: RetryPolicy::default() })
+            .map_err(|err| {
+                Error::failed(format!(
+                    "cannot set up the HTTP client for Productive: {err}"
+                ))
+            })?;
+        Ok(ProductiveClient {
+            http,
+            base_url,
+            organization_id,
+            token,
+            retry: RetryPolicy::default(),
+        })
     }
 
     /// Replaces the retry policy; tests use short waits.
@@ -187,8 +211,12 @@ impl ProductiveClient {
     /// Fetches the amounts and currency of one invoice.
     pub async fn get_invoice(&self, invoice_id: &str) -> Result<ProductiveInvoice> {
         let url = self.endpoint(&["invoices", invoice_id]);
-        let document = self.call(Method::GET, &url, None).await?.into_document(&Method::GET, &url)?;
-        parse_invoice(document.get("data").unwrap_or(&Value::Null)).map_err(|err| err.context(format!("GET {url}")))
+        let document = self
+            .call(Method::GET, &url, None)
+            .await?
+            .into_document(&Method::GET, &url)?;
+        parse_invoice(document.get("data").unwrap_or(&Value::Null))
+            .map_err(|err| err.context(format!("GET {url}")))
     }
 
     /// Lists all payments of an invoice, following the pages of 200.
@@ -200,11 +228,21 @@ impl ProductiveClient {
                 .append_pair("filter[invoice_id]", invoice_id)
                 .append_pair("page[number]", &page.to_string())
                 .append_pair("page[size]", &PAGE_SIZE.to_string());
-            let document = self.call(Method::GET, &url, None).await?.into_document(&Method::GET, &url)?;
+            let document = self
+                .call(Method::GET, &url, None)
+                .await?
+                .into_document(&Method::GET, &url)?;
 
-            let items = document.get("data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            let items = document
+                .get("data")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             for item in items {
-                payments.push(parse_payment(item, invoice_id).map_err(|err| err.context(format!("GET {url}")))?);
+                payments.push(
+                    parse_payment(item, invoice_id)
+                        .map_err(|err| err.context(format!("GET {url}")))?,
+                );
             }
             let total_pages = document.pointer("/meta/total_pages").and_then(value_as_u32);
             let last_page = match total_pages {
@@ -251,7 +289,8 @@ impl ProductiveClient {
                 }
             }
         });
-        let body = serde_json::to_vec(&body).map_err(|err| Error::failed(format!("cannot encode a Productive payment: {err}")))?;
+        let body = serde_json::to_vec(&body)
+            .map_err(|err| Error::failed(format!("cannot encode a Productive payment: {err}")))?;
         let url = self.endpoint(&["payments"]);
         let request_line = format!("POST {url}");
 
@@ -264,8 +303,13 @@ impl ProductiveClient {
                         .map_err(|err| err.context(&request_line));
                 }
                 Err(Failure::Fatal(err)) => return Err(err),
-                Err(Failure::RateLimited { reset }) => budget.wait_for_rate_limit(&request_line, reset).await?,
-                Err(Failure::Transient { may_have_committed, detail }) => {
+                Err(Failure::RateLimited { reset }) => {
+                    budget.wait_for_rate_limit(&request_line, reset).await?
+                }
+                Err(Failure::Transient {
+                    may_have_committed,
+                    detail,
+                }) => {
                     if may_have_committed {
                         let Some(external_id) = external_id else {
                             return Err(Error::temporary(format!(
@@ -273,7 +317,10 @@ impl ProductiveClient {
                             )));
                         };
                         let existing = self.list_payments(invoice_id).await?;
-                        if let Some(payment) = existing.into_iter().find(|payment| payment.external_id.as_deref() == Some(external_id)) {
+                        if let Some(payment) = existing
+                            .into_iter()
+                            .find(|payment| payment.external_id.as_deref() == Some(external_id))
+                        {
                             tracing::info!(invoice_id, payment_id = %payment.id, "payment was recorded before the connection failed");
                             return Ok(payment);
                         }
@@ -311,15 +358,24 @@ impl ProductiveClient {
             match self.attempt(&method, url, body).await {
                 Ok(reply) => return Ok(reply),
                 Err(Failure::Fatal(err)) => return Err(err),
-                Err(Failure::RateLimited { reset }) => budget.wait_for_rate_limit(&request_line, reset).await?,
-                Err(Failure::Transient { detail, .. }) => budget.back_off(&request_line, &detail).await?,
+                Err(Failure::RateLimited { reset }) => {
+                    budget.wait_for_rate_limit(&request_line, reset).await?
+                }
+                Err(Failure::Transient { detail, .. }) => {
+                    budget.back_off(&request_line, &detail).await?
+                }
             }
         }
     }
 
     /// Sends one request and classifies the outcome. Success and client
     /// errors other than 401, 403 and 429 come back as a [`Reply`].
-    async fn attempt(&self, method: &Method, url: &Url, body: Option<&[u8]>) -> Result<Reply, Failure> {
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&[u8]>,
+    ) -> Result<Reply, Failure> {
         let mut request = self
             .http
             .request(method.clone(), url.clone())
@@ -335,14 +391,18 @@ impl ProductiveClient {
                 tracing::debug!(%method, %url, "Productive request failed: {err}");
                 // A failure to connect means nothing was sent; anything later may
                 // have reached the server.
-                return Err(Failure::Transient { may_have_committed: !err.is_connect(), detail: describe_transport_error(&err) });
+                return Err(Failure::Transient {
+                    may_have_committed: !err.is_connect(),
+                    detail: describe_transport_error(&err),
+                });
             }
         };
         let status = response.status();
         tracing::debug!(%method, %url, status = status.as_u16(), "Productive response");
 
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let reset = rate_limit_reset(response.headers()).unwrap_or(self.retry.default_rate_limit_wait);
+            let reset =
+                rate_limit_reset(response.headers()).unwrap_or(self.retry.default_rate_limit_wait);
             return Err(Failure::RateLimited { reset });
         }
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -355,13 +415,25 @@ impl ProductiveClient {
 
         let text = match response.text().await {
             Ok(text) => text,
-            Err(err) => return Err(Failure::Transient { may_have_committed: true, detail: describe_transport_error(&err) }),
+            Err(err) => {
+                return Err(Failure::Transient {
+                    may_have_committed: true,
+                    detail: describe_transport_error(&err),
+                })
+            }
         };
         if status.is_server_error() {
-            return Err(Failure::Transient { may_have_committed: true, detail: format!("HTTP {}", status.as_u16()) });
+            return Err(Failure::Transient {
+                may_have_committed: true,
+                detail: format!("HTTP {}", status.as_u16()),
+            });
         }
         if !status.is_success() || text.trim().is_empty() {
-            return Ok(Reply { status, body: Value::Null, text });
+            return Ok(Reply {
+                status,
+                body: Value::Null,
+                text,
+            });
         }
         match serde_json::from_str(&text) {
             Ok(body) => Ok(Reply { status, body, text }),
@@ -388,8 +460,12 @@ impl Reply {
             return Ok(self.body);
         }
         let advice = match self.status {
-            StatusCode::NOT_FOUND => "; check that the invoice exists in Productive and belongs to this organization",
-            StatusCode::UNPROCESSABLE_ENTITY => "; Productive rejected the values, so correct them and run again",
+            StatusCode::NOT_FOUND => {
+                "; check that the invoice exists in Productive and belongs to this organization"
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                "; Productive rejected the values, so correct them and run again"
+            }
             _ => "",
         };
         Err(Error::failed(format!(
@@ -402,7 +478,13 @@ impl Reply {
 
 /// Reads `X-RateLimit-Reset`, the seconds until the rate limit window resets.
 fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: f64 = headers.get("X-RateLimit-Reset")?.to_str().ok()?.trim().parse().ok()?;
+    let seconds: f64 = headers
+        .get("X-RateLimit-Reset")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
 }
 
@@ -418,8 +500,12 @@ fn describe_transport_error(err: &reqwest::Error) -> String {
 
 /// Summarises a JSON:API error body as its titles and details, or quotes the body.
 fn error_summary(text: &str) -> String {
-    let errors = serde_json::from_str::<Value>(text).ok().and_then(|body| body.get("errors").and_then(Value::as_array).cloned());
-    let Some(errors) = errors else { return excerpt(text) };
+    let errors = serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|body| body.get("errors").and_then(Value::as_array).cloned());
+    let Some(errors) = errors else {
+        return excerpt(text);
+    };
     let parts: Vec<String> = errors
         .iter()
         .map(|error| {
@@ -472,7 +558,8 @@ fn string_value(value: Option<&Value>) -> Option<String> {
 }
 
 fn parse_payment(resource: &Value, requested_invoice_id: &str) -> Result<ProductivePayment> {
-    let id = string_value(resource.get("id")).ok_or_else(|| Error::failed("Productive returned a payment without an id"))?;
+    let id = string_value(resource.get("id"))
+        .ok_or_else(|| Error::failed("Productive returned a payment without an id"))?;
     let attributes = resource.get("attributes").cloned().unwrap_or(Value::Null);
     let invalid = |name: &str| {
         Error::failed(format!(
@@ -481,8 +568,15 @@ fn parse_payment(resource: &Value, requested_invoice_id: &str) -> Result<Product
         ))
     };
 
-    let amount = attributes.get("amount").and_then(decimal_value).ok_or_else(|| invalid("amount"))?;
-    let paid_on = attributes.get("paid_on").and_then(Value::as_str).and_then(parse_date).ok_or_else(|| invalid("paid_on"))?;
+    let amount = attributes
+        .get("amount")
+        .and_then(decimal_value)
+        .ok_or_else(|| invalid("amount"))?;
+    let paid_on = attributes
+        .get("paid_on")
+        .and_then(Value::as_str)
+        .and_then(parse_date)
+        .ok_or_else(|| invalid("paid_on"))?;
     let invoice_id = string_value(resource.pointer("/relationships/invoice/data/id"))
         .or_else(|| string_value(attributes.get("invoice_id")))
         .unwrap_or_else(|| requested_invoice_id.to_string());
@@ -493,25 +587,35 @@ fn parse_payment(resource: &Value, requested_invoice_id: &str) -> Result<Product
         currency: string_value(attributes.get("currency")).unwrap_or_default(),
         paid_on,
         note: string_value(attributes.get("note")),
-        external_id: string_value(attributes.get("external_id")).filter(|external_id| !external_id.is_empty()),
+        external_id: string_value(attributes.get("external_id"))
+            .filter(|external_id| !external_id.is_empty()),
     })
 }
 
 fn parse_invoice(resource: &Value) -> Result<ProductiveInvoice> {
-    let id = string_value(resource.get("id")).ok_or_else(|| Error::failed("Productive returned an invoice without an id"))?;
+    let id = string_value(resource.get("id"))
+        .ok_or_else(|| Error::failed("Productive returned an invoice without an id"))?;
     let attributes = resource.get("attributes").cloned().unwrap_or(Value::Null);
     let money = |name: &str| {
         attributes
             .get(name)
             .and_then(decimal_value)
             .map(minor_to_major)
-            .ok_or_else(|| Error::failed(format!("Productive returned invoice {id} without a valid \"{name}\" attribute")))
+            .ok_or_else(|| {
+                Error::failed(format!(
+                    "Productive returned invoice {id} without a valid \"{name}\" attribute"
+                ))
+            })
     };
     Ok(ProductiveInvoice {
         id: id.clone(),
         number: string_value(attributes.get("number")).unwrap_or_default(),
         currency: string_value(attributes.get("currency")).unwrap_or_default(),
         amount_with_tax: money("amount_with_tax")?,
-        amount_paid: attributes.get("amount_paid").and_then(decimal_value).map(minor_to_major).unwrap_or_default(),
+        amount_paid: attributes
+            .get("amount_paid")
+            .and_then(decimal_value)
+            .map(minor_to_major)
+            .unwrap_or_default(),
     })
 }

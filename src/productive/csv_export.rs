@@ -73,8 +73,18 @@ struct ColumnSpec {
     invoice_level: bool,
 }
 
-const fn spec(column: Column, name: &'static str, required: bool, invoice_level: bool) -> ColumnSpec {
-    ColumnSpec { column, name, required, invoice_level }
+const fn spec(
+    column: Column,
+    name: &'static str,
+    required: bool,
+    invoice_level: bool,
+) -> ColumnSpec {
+    ColumnSpec {
+        column,
+        name,
+        required,
+        invoice_level,
+    }
 }
 
 /// Standard column names. The index of each entry is its `Column as usize`.
@@ -83,7 +93,12 @@ const SPECS: [ColumnSpec; 39] = [
     spec(Column::InvoiceId, "Invoice ID", true, false),
     spec(Column::InvoiceNumber, "Invoice number", true, true),
     spec(Column::DocumentType, "Document type", false, true),
-    spec(Column::CreditedInvoiceNumber, "Credited invoice number", false, true),
+    spec(
+        Column::CreditedInvoiceNumber,
+        "Credited invoice number",
+        false,
+        true,
+    ),
     spec(Column::ClientId, "Client ID", true, true),
     spec(Column::Client, "Client", true, true),
     spec(Column::ClientCode, "Client code", false, true),
@@ -133,14 +148,19 @@ pub fn standard_column_names() -> impl Iterator<Item = &'static str> {
 }
 
 fn standard_column(name: &str) -> Option<Column> {
-    SPECS.iter().find(|spec| spec.name.eq_ignore_ascii_case(name)).map(|spec| spec.column)
+    SPECS
+        .iter()
+        .find(|spec| spec.name.eq_ignore_ascii_case(name))
+        .map(|spec| spec.column)
 }
 
 /// Checks that every `[mapping.columns]` entry names a standard column.
 fn check_column_mapping(mapping: &Mapping) -> Result<()> {
     for (header, target) in &mapping.columns {
         if standard_column(target.trim()).is_none() {
-            let names: Vec<String> = standard_column_names().map(|name| format!("\"{name}\"")).collect();
+            let names: Vec<String> = standard_column_names()
+                .map(|name| format!("\"{name}\""))
+                .collect();
             return Err(Error::config(format!(
                 "[mapping.columns] maps \"{header}\" to \"{target}\", which is not a column of the Productive export; use one of {}",
                 names.join(", ")
@@ -164,18 +184,32 @@ impl ColumnIndex {
 
 /// Finds the columns by header name. Reports duplicate and missing columns
 /// on line 1 and returns `None` when the records cannot be read.
-fn resolve_columns(headers: &StringRecord, mapping: &Mapping, file: &str, problems: &mut Vec<Problem>) -> Option<ColumnIndex> {
+fn resolve_columns(
+    headers: &StringRecord,
+    mapping: &Mapping,
+    file: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<ColumnIndex> {
     let renames: HashMap<String, Column> = mapping
         .columns
         .iter()
-        .filter_map(|(header, target)| Some((header.trim().to_lowercase(), standard_column(target.trim())?)))
+        .filter_map(|(header, target)| {
+            Some((
+                header.trim().to_lowercase(),
+                standard_column(target.trim())?,
+            ))
+        })
         .collect();
 
     let mut positions = [None; SPECS.len()];
     let before = problems.len();
     for (position, header) in headers.iter().enumerate() {
         let name = header.trim_start_matches('\u{feff}').trim();
-        let Some(column) = renames.get(&name.to_lowercase()).copied().or_else(|| standard_column(name)) else {
+        let Some(column) = renames
+            .get(&name.to_lowercase())
+            .copied()
+            .or_else(|| standard_column(name))
+        else {
             continue;
         };
         match positions[column as usize] {
@@ -194,7 +228,10 @@ fn resolve_columns(headers: &StringRecord, mapping: &Mapping, file: &str, proble
         }
     }
 
-    for spec in SPECS.iter().filter(|spec| spec.required && positions[spec.column as usize].is_none()) {
+    for spec in SPECS
+        .iter()
+        .filter(|spec| spec.required && positions[spec.column as usize].is_none())
+    {
         problems.push(Problem::new(
             file,
             1,
@@ -205,14 +242,19 @@ fn resolve_columns(headers: &StringRecord, mapping: &Mapping, file: &str, proble
         ));
     }
 
-    (problems.len() == before).then_some(ColumnIndex { positions, header_len: headers.len() })
+    (problems.len() == before).then_some(ColumnIndex {
+        positions,
+        header_len: headers.len(),
+    })
 }
 
 /// Reads a CSV export from `input`. `file` names the file in problems and errors.
 pub(crate) fn read_csv<R: Read>(input: R, file: &str, mapping: &Mapping) -> Result<Parsed> {
     check_column_mapping(mapping)?;
 
-    let input = CrlfToLf { inner: BufReader::with_capacity(1 << 16, input) };
+    let input = CrlfToLf {
+        inner: BufReader::with_capacity(1 << 16, input),
+    };
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let mut parsed = Parsed::default();
 
@@ -223,8 +265,15 @@ pub(crate) fn read_csv<R: Read>(input: R, file: &str, mapping: &Mapping) -> Resu
             return Ok(parsed);
         }
     };
-    if headers.iter().all(|header| header.trim_start_matches('\u{feff}').trim().is_empty()) {
-        parsed.problems.push(Problem::new(file, 1, "the file has no header row; export the invoices from Productive again"));
+    if headers
+        .iter()
+        .all(|header| header.trim_start_matches('\u{feff}').trim().is_empty())
+    {
+        parsed.problems.push(Problem::new(
+            file,
+            1,
+            "the file has no header row; export the invoices from Productive again",
+        ));
         return Ok(parsed);
     }
     let Some(columns) = resolve_columns(&headers, mapping, file, &mut parsed.problems) else {
@@ -246,11 +295,17 @@ pub(crate) fn read_csv<R: Read>(input: R, file: &str, mapping: &Mapping) -> Resu
 
 /// Turns a csv error into a problem, or into an error when reading failed.
 fn record_csv_error(err: csv::Error, file: &str, problems: &mut Vec<Problem>) -> Result<()> {
-    let line = err.position().map_or(1, |position| position.line() as usize);
+    let line = err
+        .position()
+        .map_or(1, |position| position.line() as usize);
     match err.kind() {
         csv::ErrorKind::Io(io) => Err(Error::failed(format!("cannot read {file}: {io}"))),
         csv::ErrorKind::Utf8 { .. } => {
-            problems.push(Problem::new(file, line, "the record is not valid UTF-8 text; save the export with UTF-8 encoding"));
+            problems.push(Problem::new(
+                file,
+                line,
+                "the record is not valid UTF-8 text; save the export with UTF-8 encoding",
+            ));
             Ok(())
         }
         _ => {
@@ -293,12 +348,21 @@ impl<'a> Grouper<'a> {
     }
 
     fn add_record(&mut self, record: &StringRecord, parsed: &mut Parsed) {
-        let line = record.position().map_or(0, |position| position.line() as usize);
+        let line = record
+            .position()
+            .map_or(0, |position| position.line() as usize);
         if record.len() == 1 && record[0].trim().is_empty() {
             return;
         }
 
-        let mut row = RowParser { record, columns: self.columns, file: self.file, line, problems: &mut parsed.problems, failed: 0 };
+        let mut row = RowParser {
+            record,
+            columns: self.columns,
+            file: self.file,
+            line,
+            problems: &mut parsed.problems,
+            failed: 0,
+        };
         if record.len() != self.columns.header_len {
             row.problem(format!(
                 "the record has {} fields but the header has {}; quote values that contain commas, or add the missing fields",
@@ -338,7 +402,8 @@ impl<'a> Grouper<'a> {
             }
         };
 
-        let next_position = u32::try_from(parsed.invoices[index].lines.len() + 1).unwrap_or(u32::MAX);
+        let next_position =
+            u32::try_from(parsed.invoices[index].lines.len() + 1).unwrap_or(u32::MAX);
         let line_item = row.parse_line(next_position);
         parsed.has_parse_problems[index] |= row.failed != 0;
         parsed.invoices[index].lines.push(line_item);
@@ -348,8 +413,10 @@ impl<'a> Grouper<'a> {
     /// its first record. Equal text is the fast path; otherwise the values are
     /// parsed and compared, so `1.0` and `1.00` agree.
     fn check_head(&mut self, index: usize, row: &mut RowParser, first: &Invoice) {
-        let same_text =
-            self.current == Some(index) && head_columns().zip(&self.current_head).all(|(column, text)| row.text(column) == text.as_str());
+        let same_text = self.current == Some(index)
+            && head_columns()
+                .zip(&self.current_head)
+                .all(|(column, text)| row.text(column) == text.as_str());
         if same_text {
             return;
         }
@@ -380,7 +447,8 @@ impl<'a> Grouper<'a> {
     fn remember_head(&mut self, index: usize, row: &RowParser) {
         self.current = Some(index);
         self.current_head.clear();
-        self.current_head.extend(head_columns().map(|column| row.text(column).to_string()));
+        self.current_head
+            .extend(head_columns().map(|column| row.text(column).to_string()));
     }
 
     fn finish(self, parsed: &mut Parsed) {
@@ -396,7 +464,10 @@ impl<'a> Grouper<'a> {
 }
 
 fn head_columns() -> impl Iterator<Item = Column> {
-    SPECS.iter().filter(|spec| spec.invoice_level).map(|spec| spec.column)
+    SPECS
+        .iter()
+        .filter(|spec| spec.invoice_level)
+        .map(|spec| spec.column)
 }
 
 /// Formats the value of an invoice-level column for a problem message.
@@ -448,15 +519,21 @@ struct RowParser<'r> {
 impl<'r> RowParser<'r> {
     /// Returns the trimmed value of `column`, or "" when the file has no such column.
     fn text(&self, column: Column) -> &'r str {
-        self.columns.positions[column as usize].and_then(|position| self.record.get(position)).unwrap_or("").trim()
+        self.columns.positions[column as usize]
+            .and_then(|position| self.record.get(position))
+            .unwrap_or("")
+            .trim()
     }
 
     fn optional_text(&self, column: Column) -> Option<String> {
-        Some(self.text(column)).filter(|text| !text.is_empty()).map(str::to_string)
+        Some(self.text(column))
+            .filter(|text| !text.is_empty())
+            .map(str::to_string)
     }
 
     fn problem(&mut self, message: impl Into<String>) {
-        self.problems.push(Problem::new(self.file, self.line, message));
+        self.problems
+            .push(Problem::new(self.file, self.line, message));
     }
 
     fn invalid(&mut self, column: Column, message: String) {
@@ -465,7 +542,13 @@ impl<'r> RowParser<'r> {
     }
 
     fn report_empty(&mut self, column: Column) {
-        self.invalid(column, format!("\"{}\" is empty; fill it in in Productive and export again", column.name()));
+        self.invalid(
+            column,
+            format!(
+                "\"{}\" is empty; fill it in in Productive and export again",
+                column.name()
+            ),
+        );
     }
 
     fn decimal(&mut self, column: Column) -> Option<Decimal> {
@@ -539,7 +622,12 @@ impl<'r> RowParser<'r> {
             "" | "no" | "false" | "0" => false,
             "yes" | "true" | "1" => true,
             _ => {
-                self.invalid(Column::Exported, format!("\"Exported\" value \"{text}\" is not yes or no; write \"yes\" or \"no\""));
+                self.invalid(
+                    Column::Exported,
+                    format!(
+                        "\"Exported\" value \"{text}\" is not yes or no; write \"yes\" or \"no\""
+                    ),
+                );
                 false
             }
         }
@@ -570,7 +658,11 @@ impl<'r> RowParser<'r> {
             productive_id: id.to_string(),
             number: self.text(Column::InvoiceNumber).to_string(),
             // Without a document type, a negative total makes a credit note.
-            kind: kind.unwrap_or(if gross < Decimal::ZERO { DocumentKind::CreditNote } else { DocumentKind::Invoice }),
+            kind: kind.unwrap_or(if gross < Decimal::ZERO {
+                DocumentKind::CreditNote
+            } else {
+                DocumentKind::Invoice
+            }),
             credited_number: self.optional_text(Column::CreditedInvoiceNumber),
             client: Client {
                 id: self.text(Column::ClientId).to_string(),
@@ -581,7 +673,9 @@ impl<'r> RowParser<'r> {
                     line: self.optional_text(Column::ClientAddress),
                     city: self.optional_text(Column::ClientCity),
                     postcode: self.optional_text(Column::ClientPostcode),
-                    country: self.optional_text(Column::ClientCountry).map(|country| country.to_ascii_uppercase()),
+                    country: self
+                        .optional_text(Column::ClientCountry)
+                        .map(|country| country.to_ascii_uppercase()),
                 },
             },
             subject: self.optional_text(Column::Subject),
@@ -683,7 +777,11 @@ mod tests {
 
     fn convert(input: &[u8], capacity: usize) -> Vec<u8> {
         let mut converted = Vec::new();
-        CrlfToLf { inner: BufReader::with_capacity(capacity, input) }.read_to_end(&mut converted).unwrap();
+        CrlfToLf {
+            inner: BufReader::with_capacity(capacity, input),
+        }
+        .read_to_end(&mut converted)
+        .unwrap();
         converted
     }
 
@@ -692,7 +790,11 @@ mod tests {
         let input = b"a,b\r\n\"x\r\ny\",z\r\nlone\rcr\r\n\r";
         let expected = b"a,b\n\"x\ny\",z\nlone\rcr\n\r";
         for capacity in 1..=input.len() {
-            assert_eq!(convert(input, capacity), expected, "buffer capacity {capacity}");
+            assert_eq!(
+                convert(input, capacity),
+                expected,
+                "buffer capacity {capacity}"
+            );
         }
     }
 }

@@ -11,7 +11,13 @@ pub fn parse_decimal(text: &str) -> Option<Decimal> {
     if text.is_empty() || text.contains(['_', ',']) {
         return None;
     }
-    text.parse::<Decimal>().ok().or_else(|| if text.contains(['e', 'E']) { Decimal::from_scientific(text).ok() } else { None })
+    text.parse::<Decimal>().ok().or_else(|| {
+        if text.contains(['e', 'E']) {
+            Decimal::from_scientific(text).ok()
+        } else {
+            None
+        }
+    })
 }
 
 /// Parses an ISO 8601 calendar date, `YYYY-MM-DD` and nothing else.
@@ -21,7 +27,10 @@ pub fn parse_date(text: &str) -> Option<NaiveDate> {
         return None;
     }
     let number = |range: std::ops::Range<usize>| -> Option<u32> {
-        bytes[range].iter().try_fold(0u32, |value, &byte| byte.is_ascii_digit().then(|| value * 10 + u32::from(byte - b'0')))
+        bytes[range].iter().try_fold(0u32, |value, &byte| {
+            byte.is_ascii_digit()
+                .then(|| value * 10 + u32::from(byte - b'0'))
+        })
     };
     let year = i32::try_from(number(0..4)?).ok()?;
     NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)
@@ -44,7 +53,10 @@ mod tests {
 
     #[test]
     fn parse_date_accepts_iso_dates_only() {
-        assert_eq!(parse_date("2025-01-06"), NaiveDate::from_ymd_opt(2025, 1, 6));
+        assert_eq!(
+            parse_date("2025-01-06"),
+            NaiveDate::from_ymd_opt(2025, 1, 6)
+        );
         assert_eq!(parse_date("2025-02-30"), None);
         assert_eq!(parse_date("06.01.2025"), None);
         assert_eq!(parse_date("2025-1-6"), None);

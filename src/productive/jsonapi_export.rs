@@ -38,7 +38,11 @@ pub(crate) fn read_jsonapi(text: &[u8], file: &str) -> Result<Parsed> {
 
     let lines = element_start_lines(text);
     let Some(top) = document.as_object() else {
-        parsed.problems.push(Problem::new(file, 1, "the document is not a JSON object; use the JSON:API response of GET /invoices"));
+        parsed.problems.push(Problem::new(
+            file,
+            1,
+            "the document is not a JSON object; use the JSON:API response of GET /invoices",
+        ));
         return Ok(parsed);
     };
     let data: Vec<&Value> = match top.get("data") {
@@ -121,7 +125,8 @@ fn element_start_lines(text: &[u8]) -> ElementLines {
     let mut position = 0;
     while position < text.len() {
         let byte = text[position];
-        let element_starts = depth == 2 && inside.is_some() && expect_element && !byte.is_ascii_whitespace();
+        let element_starts =
+            depth == 2 && inside.is_some() && expect_element && !byte.is_ascii_whitespace();
         if element_starts && !matches!(byte, b',' | b']') {
             record(&mut found, inside, line);
             expect_element = false;
@@ -197,11 +202,17 @@ impl<'a> Resource<'a> {
     }
 
     fn kind(&self) -> &'a str {
-        self.object.get("type").and_then(Value::as_str).unwrap_or("")
+        self.object
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     fn attribute(&self, name: &str) -> Option<&'a Value> {
-        self.object.get("attributes")?.get(name).filter(|value| !value.is_null())
+        self.object
+            .get("attributes")?
+            .get(name)
+            .filter(|value| !value.is_null())
     }
 
     /// Returns the resource identifiers of a relationship: `None` when the
@@ -209,7 +220,8 @@ impl<'a> Resource<'a> {
     /// an empty list for `"data": null`.
     fn linkage(&self, name: &str) -> Option<Vec<(&'a str, String)>> {
         let data = self.object.get("relationships")?.get(name)?.get("data")?;
-        let identifier = |value: &'a Value| Some((value.get("type")?.as_str()?, id_text(value.get("id")?)?));
+        let identifier =
+            |value: &'a Value| Some((value.get("type")?.as_str()?, id_text(value.get("id")?)?));
         match data {
             Value::Null => Some(Vec::new()),
             Value::Array(items) => Some(items.iter().filter_map(identifier).collect()),
@@ -238,18 +250,34 @@ struct Document<'a> {
 }
 
 impl<'a> Document<'a> {
-    fn new(file: &'a str, data: &[&'a Value], data_lines: &[usize], included: &[&'a Value], included_lines: &[usize]) -> Self {
+    fn new(
+        file: &'a str,
+        data: &[&'a Value],
+        data_lines: &[usize],
+        included: &[&'a Value],
+        included_lines: &[usize],
+    ) -> Self {
         let resources = |values: &[&'a Value], lines: &[usize]| -> Vec<Resource<'a>> {
             values
                 .iter()
                 .enumerate()
-                .filter_map(|(index, value)| Some(Resource { object: value.as_object()?, line: lines.get(index).copied().unwrap_or(1) }))
+                .filter_map(|(index, value)| {
+                    Some(Resource {
+                        object: value.as_object()?,
+                        line: lines.get(index).copied().unwrap_or(1),
+                    })
+                })
                 .collect()
         };
         let data = resources(data, data_lines);
         let included = resources(included, included_lines);
 
-        let mut document = Document { file, invoices: HashMap::new(), included: HashMap::new(), line_items_by_invoice: HashMap::new() };
+        let mut document = Document {
+            file,
+            invoices: HashMap::new(),
+            included: HashMap::new(),
+            line_items_by_invoice: HashMap::new(),
+        };
         for resource in data.iter().chain(&included) {
             let Some(id) = resource.id() else { continue };
             if resource.kind() == "invoices" {
@@ -259,8 +287,15 @@ impl<'a> Document<'a> {
         for resource in included {
             let Some(id) = resource.id() else { continue };
             if resource.kind() == "line_items" {
-                if let Some((_, invoice_id)) = resource.linkage("invoice").and_then(|linkage| linkage.into_iter().next()) {
-                    document.line_items_by_invoice.entry(invoice_id).or_default().push(resource);
+                if let Some((_, invoice_id)) = resource
+                    .linkage("invoice")
+                    .and_then(|linkage| linkage.into_iter().next())
+                {
+                    document
+                        .line_items_by_invoice
+                        .entry(invoice_id)
+                        .or_default()
+                        .push(resource);
                 }
             }
             document.included.insert((resource.kind(), id), resource);
@@ -274,7 +309,13 @@ impl<'a> Document<'a> {
 
     /// Follows a to-one relationship to an included resource. Reports linkage
     /// to a resource that is not included; returns `None` for absent or null linkage.
-    fn related(&self, from: &Resource<'a>, name: &str, label: &str, problems: &mut Vec<Problem>) -> Option<Resource<'a>> {
+    fn related(
+        &self,
+        from: &Resource<'a>,
+        name: &str,
+        label: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Option<Resource<'a>> {
         let (kind, id) = from.linkage(name)?.into_iter().next()?;
         let found = self.find(kind, &id);
         if found.is_none() {
@@ -287,7 +328,12 @@ impl<'a> Document<'a> {
         found
     }
 
-    fn read_invoice(&self, value: &'a Value, line: usize, problems: &mut Vec<Problem>) -> Option<Invoice> {
+    fn read_invoice(
+        &self,
+        value: &'a Value,
+        line: usize,
+        problems: &mut Vec<Problem>,
+    ) -> Option<Invoice> {
         let Some(object) = value.as_object() else {
             problems.push(Problem::new(
                 self.file,
@@ -301,7 +347,10 @@ impl<'a> Document<'a> {
             problems.push(Problem::new(
                 self.file,
                 line,
-                format!("an element of \"data\" has type \"{}\"; \"data\" must contain only invoices", resource.kind()),
+                format!(
+                    "an element of \"data\" has type \"{}\"; \"data\" must contain only invoices",
+                    resource.kind()
+                ),
             ));
             return None;
         }
@@ -315,13 +364,22 @@ impl<'a> Document<'a> {
         };
 
         let label = format!("invoice {id}");
-        let mut attributes = Attributes { resource, label: &label, file: self.file, problems };
+        let mut attributes = Attributes {
+            resource,
+            label: &label,
+            file: self.file,
+            problems,
+        };
         let kind = attributes.document_kind();
         let gross = attributes.required_money("amount_with_tax");
         let mut invoice = Invoice {
             productive_id: id.clone(),
             number: attributes.text("number").unwrap_or_default(),
-            kind: kind.unwrap_or(if gross < Decimal::ZERO { DocumentKind::CreditNote } else { DocumentKind::Invoice }),
+            kind: kind.unwrap_or(if gross < Decimal::ZERO {
+                DocumentKind::CreditNote
+            } else {
+                DocumentKind::Invoice
+            }),
             credited_number: None,
             client: Client::default(),
             subject: attributes.text("subject"),
@@ -329,7 +387,10 @@ impl<'a> Document<'a> {
             issue_date: attributes.required_date("invoiced_on"),
             due_date: attributes.date("pay_on"),
             sent_on: attributes.date("sent_on"),
-            currency: attributes.text("currency").unwrap_or_default().to_ascii_uppercase(),
+            currency: attributes
+                .text("currency")
+                .unwrap_or_default()
+                .to_ascii_uppercase(),
             exchange_rate: attributes.decimal("exchange_rate"),
             lines: Vec::new(),
             net: attributes.required_money("amount"),
@@ -353,7 +414,12 @@ impl<'a> Document<'a> {
         Some(invoice)
     }
 
-    fn read_client(&self, invoice: &Resource<'a>, label: &str, problems: &mut Vec<Problem>) -> Client {
+    fn read_client(
+        &self,
+        invoice: &Resource<'a>,
+        label: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Client {
         let mut client = Client::default();
         if let Some(company) = self.related(invoice, "company", label, problems) {
             client.id = company.id().unwrap_or_default();
@@ -366,7 +432,8 @@ impl<'a> Document<'a> {
                 line: text_attribute(&contact, "address"),
                 city: text_attribute(&contact, "city"),
                 postcode: text_attribute(&contact, "zipcode"),
-                country: text_attribute(&contact, "country").map(|country| country.to_ascii_uppercase()),
+                country: text_attribute(&contact, "country")
+                    .map(|country| country.to_ascii_uppercase()),
             };
             if client.tax_id.is_none() {
                 client.tax_id = text_attribute(&contact, "vat");
@@ -375,7 +442,13 @@ impl<'a> Document<'a> {
         client
     }
 
-    fn read_lines(&self, invoice: &Resource<'a>, id: &str, label: &str, problems: &mut Vec<Problem>) -> Vec<Line> {
+    fn read_lines(
+        &self,
+        invoice: &Resource<'a>,
+        id: &str,
+        label: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Vec<Line> {
         let items: Vec<Resource<'a>> = match invoice.linkage("line_items") {
             Some(linkage) => linkage
                 .into_iter()
@@ -394,23 +467,49 @@ impl<'a> Document<'a> {
             None => self.line_items_by_invoice.get(id).cloned().unwrap_or_default(),
         };
 
-        let mut lines: Vec<Line> = items.iter().enumerate().map(|(index, item)| self.read_line(item, index, label, problems)).collect();
+        let mut lines: Vec<Line> = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| self.read_line(item, index, label, problems))
+            .collect();
         lines.sort_by_key(|line| line.position);
         lines
     }
 
-    fn read_line(&self, item: &Resource<'a>, index: usize, invoice_label: &str, problems: &mut Vec<Problem>) -> Line {
-        let label = format!("line item {} of {invoice_label}", item.id().unwrap_or_default());
+    fn read_line(
+        &self,
+        item: &Resource<'a>,
+        index: usize,
+        invoice_label: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Line {
+        let label = format!(
+            "line item {} of {invoice_label}",
+            item.id().unwrap_or_default()
+        );
         // The tax rate is only needed when the line lacks its own tax attributes,
         // so a tax rate left out of "included" is not a problem by itself.
-        let tax_rate = item.linkage("tax_rate").and_then(|linkage| linkage.into_iter().next()).and_then(|(kind, id)| self.find(kind, &id));
+        let tax_rate = item
+            .linkage("tax_rate")
+            .and_then(|linkage| linkage.into_iter().next())
+            .and_then(|(kind, id)| self.find(kind, &id));
         let service_type = self.related(item, "service_type", &label, problems);
 
-        let mut attributes = Attributes { resource: *item, label: &label, file: self.file, problems };
+        let mut attributes = Attributes {
+            resource: *item,
+            label: &label,
+            file: self.file,
+            problems,
+        };
         let fallback_position = u32::try_from(index + 1).unwrap_or(u32::MAX);
         let position = attributes.position().unwrap_or(fallback_position);
-        let description = attributes.text("description").or_else(|| attributes.text("name")).unwrap_or_default();
-        let tax_name = attributes.text("tax_name").or_else(|| tax_rate.and_then(|rate| text_attribute(&rate, "name")));
+        let description = attributes
+            .text("description")
+            .or_else(|| attributes.text("name"))
+            .unwrap_or_default();
+        let tax_name = attributes
+            .text("tax_name")
+            .or_else(|| tax_rate.and_then(|rate| text_attribute(&rate, "name")));
         let tax_percent = match attributes.decimal("tax_value") {
             Some(percent) => percent,
             None => match tax_rate.and_then(tax_rate_percent) {
@@ -421,7 +520,8 @@ impl<'a> Document<'a> {
 
         Line {
             position,
-            service_type: service_type.and_then(|service_type| text_attribute(&service_type, "name")),
+            service_type: service_type
+                .and_then(|service_type| text_attribute(&service_type, "name")),
             description,
             quantity: attributes.required_decimal("quantity"),
             unit: attributes.text("unit"),
@@ -473,7 +573,8 @@ struct Attributes<'a, 'p> {
 
 impl Attributes<'_, '_> {
     fn problem(&mut self, message: String) {
-        self.problems.push(Problem::new(self.file, self.resource.line, message));
+        self.problems
+            .push(Problem::new(self.file, self.resource.line, message));
     }
 
     fn missing(&mut self, name: &str) {
@@ -547,7 +648,9 @@ impl Attributes<'_, '_> {
 
     fn position(&mut self) -> Option<u32> {
         let value = self.resource.attribute("position")?;
-        let position = decimal_of(value).filter(|number| number.fract().is_zero()).and_then(|number| u32::try_from(number).ok());
+        let position = decimal_of(value)
+            .filter(|number| number.fract().is_zero())
+            .and_then(|number| u32::try_from(number).ok());
         match position {
             Some(position) if position >= 1 => Some(position),
             _ => {
@@ -561,7 +664,10 @@ impl Attributes<'_, '_> {
     /// NOTE: these two values are inferred; Productive does not document them.
     fn document_kind(&mut self) -> Option<DocumentKind> {
         let value = self.resource.attribute("invoice_type_id")?;
-        match decimal_of(value).map(|number| number.normalize().to_string()).as_deref() {
+        match decimal_of(value)
+            .map(|number| number.normalize().to_string())
+            .as_deref()
+        {
             Some("1") => Some(DocumentKind::Invoice),
             Some("2") => Some(DocumentKind::CreditNote),
             _ => {

@@ -33,11 +33,17 @@ impl ExportFormat {
     /// Picks the format from the file extension: `.csv` or `.json`, in any case.
     /// Any other extension is a usage error whose message names the `--format` option.
     pub fn from_path_extension(path: &Path) -> Result<ExportFormat> {
-        let extension = path.extension().and_then(|extension| extension.to_str()).map(str::to_ascii_lowercase);
+        let extension = path
+            .extension()
+            .and_then(|extension| extension.to_str())
+            .map(str::to_ascii_lowercase);
         match extension.as_deref() {
             Some("csv") => Ok(ExportFormat::Csv),
             Some("json") => Ok(ExportFormat::JsonApi),
-            _ => Err(Error::usage(format!("cannot tell the format of {} from its extension; pass --format csv|jsonapi", path.display()))),
+            _ => Err(Error::usage(format!(
+                "cannot tell the format of {} from its extension; pass --format csv|jsonapi",
+                path.display()
+            ))),
         }
     }
 }
@@ -79,11 +85,13 @@ pub fn read_export(path: &Path, format: ExportFormat, mapping: &Mapping) -> Resu
     let file = path.display().to_string();
     let parsed = match format {
         ExportFormat::Csv => {
-            let input = std::fs::File::open(path).map_err(|err| io_error("cannot open export", path, err))?;
+            let input = std::fs::File::open(path)
+                .map_err(|err| io_error("cannot open export", path, err))?;
             csv_export::read_csv(input, &file, mapping)?
         }
         ExportFormat::JsonApi => {
-            let text = std::fs::read(path).map_err(|err| io_error("cannot read export", path, err))?;
+            let text =
+                std::fs::read(path).map_err(|err| io_error("cannot read export", path, err))?;
             jsonapi_export::read_jsonapi(&text, &file)?
         }
     };
@@ -92,7 +100,11 @@ pub fn read_export(path: &Path, format: ExportFormat, mapping: &Mapping) -> Resu
 
 /// Reads a CSV export from memory or any reader and validates it; `file`
 /// names the file in problems.
-pub fn read_csv_export<R: std::io::Read>(input: R, file: &str, mapping: &Mapping) -> Result<Export> {
+pub fn read_csv_export<R: std::io::Read>(
+    input: R,
+    file: &str,
+    mapping: &Mapping,
+) -> Result<Export> {
     let parsed = csv_export::read_csv(input, file, mapping)?;
     Ok(finish(parsed, file, mapping))
 }
@@ -105,6 +117,14 @@ pub fn read_jsonapi_export(text: &[u8], file: &str, mapping: &Mapping) -> Result
 
 fn finish(parsed: Parsed, file: &str, mapping: &Mapping) -> Export {
     let mut problems = parsed.problems;
-    problems.extend(validate::validate_parsed(file, &parsed.invoices, mapping, &parsed.has_parse_problems));
-    Export { invoices: parsed.invoices, problems }
+    problems.extend(validate::validate_parsed(
+        file,
+        &parsed.invoices,
+        mapping,
+        &parsed.has_parse_problems,
+    ));
+    Export {
+        invoices: parsed.invoices,
+        problems,
+    }
 }

@@ -123,7 +123,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(file: &str, line: usize, message: impl Into<String>) -> Self {
-        Problem { file: file.to_string(), line, message: message.into() }
+        Problem {
+            file: file.to_string(),
+            line,
+            message: message.into(),
+        }
     }
 }
 

@@ -23,8 +23,17 @@ pub fn validate(file: &str, invoices: &[Invoice], mapping: &Mapping) -> Vec<Prob
 /// Checks invoices like [`validate`], but skips the arithmetic, total, sign and date checks
 /// of invoices whose `has_parse_problems` entry is true, because a value that
 /// failed to parse was replaced by zero and would only repeat the reader's problem.
-pub(crate) fn validate_parsed(file: &str, invoices: &[Invoice], mapping: &Mapping, has_parse_problems: &[bool]) -> Vec<Problem> {
-    let mut checker = Checker { file, mapping, problems: Vec::new() };
+pub(crate) fn validate_parsed(
+    file: &str,
+    invoices: &[Invoice],
+    mapping: &Mapping,
+    has_parse_problems: &[bool],
+) -> Vec<Problem> {
+    let mut checker = Checker {
+        file,
+        mapping,
+        problems: Vec::new(),
+    };
     let mut first_by_number: HashMap<&str, &Invoice> = HashMap::with_capacity(invoices.len());
     for (index, invoice) in invoices.iter().enumerate() {
         let values_parsed = !has_parse_problems.get(index).copied().unwrap_or(false);
@@ -93,7 +102,12 @@ impl Checker<'_> {
             );
         }
         if invoice.lines.is_empty() {
-            self.report(line, format!("{name} has no lines; add lines to the invoice in Productive and export again"));
+            self.report(
+                line,
+                format!(
+                    "{name} has no lines; add lines to the invoice in Productive and export again"
+                ),
+            );
         }
 
         let mut positions: HashMap<u32, usize> = HashMap::with_capacity(invoice.lines.len());
@@ -143,7 +157,11 @@ impl Checker<'_> {
 
     fn check_mapping(&mut self, name: &str, item: &Line) {
         let line = item.source_line;
-        if self.mapping.tax_type_for(item.tax_name.as_deref(), item.tax_percent).is_none() {
+        if self
+            .mapping
+            .tax_type_for(item.tax_name.as_deref(), item.tax_percent)
+            .is_none()
+        {
             let percent = item.tax_percent.normalize();
             let rate = match &item.tax_name {
                 Some(tax_name) => format!("tax rate \"{tax_name}\" ({percent} %)"),
@@ -154,7 +172,11 @@ impl Checker<'_> {
                 format!("{name}: {rate} has no Xero tax type; add \"{percent}\" = \"<Xero TaxType>\" under [mapping.tax_types]"),
             );
         }
-        if self.mapping.account_for(item.service_type.as_deref()).is_none() {
+        if self
+            .mapping
+            .account_for(item.service_type.as_deref())
+            .is_none()
+        {
             let message = match &item.service_type {
                 Some(service_type) => format!(
                     "{name}: service type \"{service_type}\" has no Xero account code; add \"{service_type}\" = \"<account code>\" under [mapping.accounts], or set default_account_code = \"<account code>\" under [mapping]"
@@ -175,10 +197,18 @@ impl Checker<'_> {
             .checked_mul(item.unit_price)
             .and_then(|amount| amount.checked_mul(Decimal::ONE_HUNDRED - item.discount_percent))
             .map(|amount| round_money(amount / Decimal::ONE_HUNDRED));
-        let expected_tax = item.net.checked_mul(item.tax_percent).map(|amount| round_money(amount / Decimal::ONE_HUNDRED));
+        let expected_tax = item
+            .net
+            .checked_mul(item.tax_percent)
+            .map(|amount| round_money(amount / Decimal::ONE_HUNDRED));
         let expected_gross = item.net.checked_add(item.tax);
-        let (Some(expected_net), Some(expected_tax), Some(expected_gross)) = (expected_net, expected_tax, expected_gross) else {
-            self.report(line, format!("{name} has amounts too large to compute with 28 digits; {fix}"));
+        let (Some(expected_net), Some(expected_tax), Some(expected_gross)) =
+            (expected_net, expected_tax, expected_gross)
+        else {
+            self.report(
+                line,
+                format!("{name} has amounts too large to compute with 28 digits; {fix}"),
+            );
             return;
         };
 
@@ -208,7 +238,10 @@ impl Checker<'_> {
         if item.gross != expected_gross {
             self.report(
                 line,
-                format!("{name} has gross {}, but net {} + tax {} is {expected_gross}; {fix}", item.gross, item.net, item.tax),
+                format!(
+                    "{name} has gross {}, but net {} + tax {} is {expected_gross}; {fix}",
+                    item.gross, item.net, item.tax
+                ),
             );
         }
     }
@@ -216,8 +249,12 @@ impl Checker<'_> {
     fn check_totals(&mut self, name: &str, invoice: &Invoice) {
         let line = invoice.source_line;
         let fix = "correct the invoice in Productive and export again";
-        let sum =
-            |amount: fn(&Line) -> Decimal| invoice.lines.iter().try_fold(Decimal::ZERO, |total, item| total.checked_add(amount(item)));
+        let sum = |amount: fn(&Line) -> Decimal| {
+            invoice
+                .lines
+                .iter()
+                .try_fold(Decimal::ZERO, |total, item| total.checked_add(amount(item)))
+        };
         let sums = [
             ("net", invoice.net, sum(|item| item.net)),
             ("tax", invoice.tax, sum(|item| item.tax)),
@@ -226,17 +263,33 @@ impl Checker<'_> {
         for (field, total, sum) in sums {
             match sum {
                 Some(sum) if sum == total => {}
-                Some(sum) => self.report(line, format!("{name} has {field} total {total}, but its lines add up to {sum}; {fix}")),
-                None => self.report(line, format!("{name} has line {field} amounts whose sum is too large to compute; {fix}")),
+                Some(sum) => self.report(
+                    line,
+                    format!(
+                        "{name} has {field} total {total}, but its lines add up to {sum}; {fix}"
+                    ),
+                ),
+                None => self.report(
+                    line,
+                    format!(
+                        "{name} has line {field} amounts whose sum is too large to compute; {fix}"
+                    ),
+                ),
             }
         }
         match invoice.net.checked_add(invoice.tax) {
             Some(expected) if expected == invoice.gross => {}
             Some(expected) => self.report(
                 line,
-                format!("{name} has gross total {}, but net {} + tax {} is {expected}; {fix}", invoice.gross, invoice.net, invoice.tax),
+                format!(
+                    "{name} has gross total {}, but net {} + tax {} is {expected}; {fix}",
+                    invoice.gross, invoice.net, invoice.tax
+                ),
             ),
-            None => self.report(line, format!("{name} has totals too large to compute with 28 digits; {fix}")),
+            None => self.report(
+                line,
+                format!("{name} has totals too large to compute with 28 digits; {fix}"),
+            ),
         }
 
         match invoice.kind {

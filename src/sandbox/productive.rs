@@ -94,12 +94,18 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// Returns the first header with this name, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(field, _)| field.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+        self.headers
+            .iter()
+            .find(|(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
 
     /// Returns the first query parameter with this name.
     pub fn query_value(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(field, _)| field == name).map(|(_, value)| value.as_str())
+        self.query
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -136,15 +142,23 @@ pub struct ProductiveDouble {
 impl ProductiveDouble {
     /// Starts the server on 127.0.0.1 with a free port.
     pub fn start(config: ProductiveDoubleConfig) -> Result<ProductiveDouble> {
-        let server = tiny_http::Server::http("127.0.0.1:0")
-            .map_err(|err| Error::failed(format!("cannot start the Productive double on 127.0.0.1: {err}")))?;
+        let server = tiny_http::Server::http("127.0.0.1:0").map_err(|err| {
+            Error::failed(format!(
+                "cannot start the Productive double on 127.0.0.1: {err}"
+            ))
+        })?;
         let port = server
             .server_addr()
             .to_ip()
             .map(|address| address.port())
-            .ok_or_else(|| Error::failed("the Productive double is not listening on an IP address"))?;
-        let base_url = Url::parse(&format!("http://127.0.0.1:{port}/api/v2"))
-            .map_err(|err| Error::failed(format!("cannot build the Productive double's address: {err}")))?;
+            .ok_or_else(|| {
+                Error::failed("the Productive double is not listening on an IP address")
+            })?;
+        let base_url = Url::parse(&format!("http://127.0.0.1:{port}/api/v2")).map_err(|err| {
+            Error::failed(format!(
+                "cannot build the Productive double's address: {err}"
+            ))
+        })?;
 
         let server = Arc::new(server);
         let stop = Arc::new(AtomicBool::new(false));
@@ -160,12 +174,19 @@ impl ProductiveDouble {
 
         let workers = (0..WORKER_THREADS)
             .map(|_| {
-                let (server, stop, state) = (Arc::clone(&server), Arc::clone(&stop), Arc::clone(&state));
+                let (server, stop, state) =
+                    (Arc::clone(&server), Arc::clone(&stop), Arc::clone(&state));
                 std::thread::spawn(move || serve(&server, &stop, &state))
             })
             .collect();
         tracing::debug!(%base_url, "Productive double started");
-        Ok(ProductiveDouble { state, server, stop, workers, base_url })
+        Ok(ProductiveDouble {
+            state,
+            server,
+            stop,
+            workers,
+            base_url,
+        })
     }
 
     /// Returns the API root, such as `http://127.0.0.1:PORT/api/v2`.
@@ -175,15 +196,38 @@ impl ProductiveDouble {
 
     /// Adds an invoice that payments can be recorded on; `amount_with_tax` is in major units.
     pub fn add_invoice(&self, id: &str, number: &str, currency: &str, amount_with_tax: Decimal) {
-        let invoice = DoubleInvoice { number: number.to_string(), currency: currency.to_string(), amount_with_tax };
+        let invoice = DoubleInvoice {
+            number: number.to_string(),
+            currency: currency.to_string(),
+            amount_with_tax,
+        };
         self.lock().invoices.insert(id.to_string(), invoice);
     }
 
     /// Adds a payment as if someone had recorded it before; returns its id.
-    pub fn add_existing_payment(&self, invoice_id: &str, amount: Decimal, paid_on: NaiveDate, external_id: Option<&str>) -> String {
+    pub fn add_existing_payment(
+        &self,
+        invoice_id: &str,
+        amount: Decimal,
+        paid_on: NaiveDate,
+        external_id: Option<&str>,
+    ) -> String {
         let mut state = self.lock();
-        let currency = state.invoices.get(invoice_id).map(|invoice| invoice.currency.clone()).unwrap_or_default();
-        state.add_payment(invoice_id, amount, currency, paid_on, None, external_id.map(str::to_string)).id
+        let currency = state
+            .invoices
+            .get(invoice_id)
+            .map(|invoice| invoice.currency.clone())
+            .unwrap_or_default();
+        state
+            .add_payment(
+                invoice_id,
+                amount,
+                currency,
+                paid_on,
+                None,
+                external_id.map(str::to_string),
+            )
+            .id
     }
 
     /// Returns the payments stored now, in the order they were created.
@@ -222,7 +266,9 @@ impl Drop for ProductiveDouble {
 /// Locks the state, going on after a panic in another worker because the
 /// state stays consistent between requests.
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn serve(server: &tiny_http::Server, stop: &AtomicBool, state: &Mutex<State>) {
@@ -244,11 +290,18 @@ struct Reply {
 
 impl Reply {
     fn json(status: u16, body: Value) -> Reply {
-        Reply { status, body: Some(body), headers: Vec::new() }
+        Reply {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+        }
     }
 
     fn error(status: u16, title: &str, detail: &str) -> Reply {
-        Reply::json(status, json!({ "errors": [{ "status": status.to_string(), "title": title, "detail": detail }] }))
+        Reply::json(
+            status,
+            json!({ "errors": [{ "status": status.to_string(), "title": title, "detail": detail }] }),
+        )
     }
 }
 
@@ -258,9 +311,24 @@ fn handle(mut request: tiny_http::Request, state: &Mutex<State>) {
     let full_url = Url::parse(&format!("http://double{}", request.url())).ok();
     let recorded = RecordedRequest {
         method: request.method().as_str().to_string(),
-        path: full_url.as_ref().map(|url| url.path().to_string()).unwrap_or_default(),
-        query: full_url.as_ref().map(|url| url.query_pairs().into_owned().collect()).unwrap_or_default(),
-        headers: request.headers().iter().map(|header| (header.field.as_str().to_string(), header.value.as_str().to_string())).collect(),
+        path: full_url
+            .as_ref()
+            .map(|url| url.path().to_string())
+            .unwrap_or_default(),
+        query: full_url
+            .as_ref()
+            .map(|url| url.query_pairs().into_owned().collect())
+            .unwrap_or_default(),
+        headers: request
+            .headers()
+            .iter()
+            .map(|header| {
+                (
+                    header.field.as_str().to_string(),
+                    header.value.as_str().to_string(),
+                )
+            })
+            .collect(),
         body,
         status: 0,
     };
@@ -303,10 +371,24 @@ impl State {
     /// connection must be dropped in place of the response.
     fn decide_reply(&mut self, request: &RecordedRequest) -> (Reply, bool) {
         if request.header("X-Auth-Token") != Some(self.config.token.as_str()) {
-            return (Reply::error(401, "Unauthorized", "the X-Auth-Token header is missing or invalid"), false);
+            return (
+                Reply::error(
+                    401,
+                    "Unauthorized",
+                    "the X-Auth-Token header is missing or invalid",
+                ),
+                false,
+            );
         }
         if request.header("X-Organization-Id") != Some(self.config.organization_id.as_str()) {
-            return (Reply::error(403, "Forbidden", "the token has no access to this organization"), false);
+            return (
+                Reply::error(
+                    403,
+                    "Forbidden",
+                    "the token has no access to this organization",
+                ),
+                false,
+            );
         }
         if let Some(reply) = self.check_rate_limit() {
             return (reply, false);
@@ -317,7 +399,10 @@ impl State {
         match self.faults.front() {
             Some(Fault::ServiceUnavailable) => {
                 self.faults.pop_front();
-                return (Reply::error(503, "Service Unavailable", "injected fault"), false);
+                return (
+                    Reply::error(503, "Service Unavailable", "injected fault"),
+                    false,
+                );
             }
             Some(Fault::DropAfterCommit) if is_write => {
                 self.faults.pop_front();
@@ -332,7 +417,11 @@ impl State {
             ("GET", ["api", "v2", "payments"]) => self.list_payments(request),
             ("POST", ["api", "v2", "payments"]) => self.create_payment(request),
             ("DELETE", ["api", "v2", "payments", id]) => self.delete_payment(id),
-            _ => Reply::error(404, "Not Found", &format!("no route for {} {}", request.method, request.path)),
+            _ => Reply::error(
+                404,
+                "Not Found",
+                &format!("no route for {} {}", request.method, request.path),
+            ),
         };
         (reply, drop_connection)
     }
@@ -341,9 +430,18 @@ impl State {
     fn check_rate_limit(&mut self) -> Option<Reply> {
         let now = Instant::now();
         let (limit, window_length) = (self.config.rate_limit, self.config.rate_window);
-        let window = self.rate_windows.entry(self.config.token.clone()).or_insert(RateWindow { started: now, count: 0 });
+        let window = self
+            .rate_windows
+            .entry(self.config.token.clone())
+            .or_insert(RateWindow {
+                started: now,
+                count: 0,
+            });
         if now.duration_since(window.started) >= window_length {
-            *window = RateWindow { started: now, count: 0 };
+            *window = RateWindow {
+                started: now,
+                count: 0,
+            };
         }
         if window.count < limit {
             window.count += 1;
@@ -356,7 +454,9 @@ impl State {
             429,
             json!({ "errors": [{ "status": "429", "title": "Too many requests", "limit": limit, "period": window_length.as_secs() }] }),
         );
-        reply.headers.push(("X-RateLimit-Reset", reset_seconds.max(1).to_string()));
+        reply
+            .headers
+            .push(("X-RateLimit-Reset", reset_seconds.max(1).to_string()));
         Some(reply)
     }
 
@@ -364,7 +464,12 @@ impl State {
         let Some(invoice) = self.invoices.get(id) else {
             return Reply::error(404, "Not Found", &format!("invoice {id} does not exist"));
         };
-        let paid: Decimal = self.payments.iter().filter(|payment| payment.invoice_id == id).map(|payment| payment.amount).sum();
+        let paid: Decimal = self
+            .payments
+            .iter()
+            .filter(|payment| payment.invoice_id == id)
+            .map(|payment| payment.amount)
+            .sum();
         Reply::json(
             200,
             json!({ "data": {
@@ -389,8 +494,13 @@ impl State {
             match name.as_str() {
                 "filter[invoice_id]" => invoice_filter = Some(value.clone()),
                 "page[number]" | "page[size]" => {
-                    let Some(number) = value.parse::<usize>().ok().filter(|number| *number >= 1) else {
-                        return Reply::error(400, "Bad Request", &format!("{name} must be a whole number of 1 or more"));
+                    let Some(number) = value.parse::<usize>().ok().filter(|number| *number >= 1)
+                    else {
+                        return Reply::error(
+                            400,
+                            "Bad Request",
+                            &format!("{name} must be a whole number of 1 or more"),
+                        );
                     };
                     if name == "page[number]" {
                         page_number = number;
@@ -398,16 +508,29 @@ impl State {
                         page_size = number.min(MAX_PAGE_SIZE);
                     }
                 }
-                other if other.starts_with("filter[") => return Reply::error(400, "Unsupported Filter", other),
+                other if other.starts_with("filter[") => {
+                    return Reply::error(400, "Unsupported Filter", other)
+                }
                 _ => {}
             }
         }
 
-        let matching: Vec<&DoublePayment> =
-            self.payments.iter().filter(|payment| invoice_filter.as_ref().is_none_or(|id| &payment.invoice_id == id)).collect();
+        let matching: Vec<&DoublePayment> = self
+            .payments
+            .iter()
+            .filter(|payment| {
+                invoice_filter
+                    .as_ref()
+                    .is_none_or(|id| &payment.invoice_id == id)
+            })
+            .collect();
         let total_pages = matching.len().div_ceil(page_size);
-        let data: Vec<Value> =
-            matching.iter().skip((page_number - 1) * page_size).take(page_size).map(|payment| payment_resource(payment)).collect();
+        let data: Vec<Value> = matching
+            .iter()
+            .skip((page_number - 1) * page_size)
+            .take(page_size)
+            .map(|payment| payment_resource(payment))
+            .collect();
         Reply::json(
             200,
             json!({
@@ -426,7 +549,11 @@ impl State {
     fn create_payment(&mut self, request: &RecordedRequest) -> Reply {
         let content_type = request.header("Content-Type").unwrap_or("");
         if !content_type.starts_with(JSONAPI) {
-            return Reply::error(415, "Unsupported Media Type", &format!("Content-Type must be {JSONAPI}, not \"{content_type}\""));
+            return Reply::error(
+                415,
+                "Unsupported Media Type",
+                &format!("Content-Type must be {JSONAPI}, not \"{content_type}\""),
+            );
         }
         let Ok(document) = serde_json::from_str::<Value>(&request.body) else {
             return Reply::error(400, "Bad Request", "the body is not JSON");
@@ -442,27 +569,45 @@ impl State {
             _ => None,
         };
 
-        let invoice_id = text(attributes.get("invoice_id")).or_else(|| text(data.pointer("/relationships/invoice/data/id")));
+        let invoice_id = text(attributes.get("invoice_id"))
+            .or_else(|| text(data.pointer("/relationships/invoice/data/id")));
         let Some(invoice_id) = invoice_id else {
             return invalid("/data/attributes/invoice_id", "invoice_id is required");
         };
-        let Some(invoice_currency) = self.invoices.get(&invoice_id).map(|invoice| invoice.currency.clone()) else {
-            return invalid("/data/attributes/invoice_id", &format!("invoice {invoice_id} does not exist"));
+        let Some(invoice_currency) = self
+            .invoices
+            .get(&invoice_id)
+            .map(|invoice| invoice.currency.clone())
+        else {
+            return invalid(
+                "/data/attributes/invoice_id",
+                &format!("invoice {invoice_id} does not exist"),
+            );
         };
-        let amount =
-            text(attributes.get("amount")).and_then(|amount| amount.parse::<Decimal>().ok()).filter(|amount| amount.fract().is_zero());
+        let amount = text(attributes.get("amount"))
+            .and_then(|amount| amount.parse::<Decimal>().ok())
+            .filter(|amount| amount.fract().is_zero());
         let Some(amount) = amount else {
-            return invalid("/data/attributes/amount", "amount must be a whole number of cents");
+            return invalid(
+                "/data/attributes/amount",
+                "amount must be a whole number of cents",
+            );
         };
-        let paid_on = text(attributes.get("paid_on")).and_then(|date| NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok());
+        let paid_on = text(attributes.get("paid_on"))
+            .and_then(|date| NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok());
         let Some(paid_on) = paid_on else {
-            return invalid("/data/attributes/paid_on", "paid_on must be a date in YYYY-MM-DD form");
+            return invalid(
+                "/data/attributes/paid_on",
+                "paid_on must be a date in YYYY-MM-DD form",
+            );
         };
         let currency = text(attributes.get("currency")).unwrap_or_else(|| invoice_currency.clone());
         if currency != invoice_currency {
             return invalid(
                 "/data/attributes/currency",
-                &format!("currency {currency} differs from the invoice currency {invoice_currency}"),
+                &format!(
+                    "currency {currency} differs from the invoice currency {invoice_currency}"
+                ),
             );
         }
 
@@ -483,7 +628,11 @@ impl State {
         if self.payments.len() == before {
             return Reply::error(404, "Not Found", &format!("payment {id} does not exist"));
         }
-        Reply { status: 204, body: None, headers: Vec::new() }
+        Reply {
+            status: 204,
+            body: None,
+            headers: Vec::new(),
+        }
     }
 
     fn add_payment(

@@ -98,12 +98,20 @@ pub fn xero_sign(invoice: &Invoice, amount: Decimal) -> Decimal {
 /// The due date sent to Xero: the export's, else issue date plus
 /// `mapping.due_days`.
 pub fn due_date(invoice: &Invoice, mapping: &Mapping) -> Option<chrono::NaiveDate> {
-    invoice.due_date.or_else(|| mapping.due_days.map(|days| invoice.issue_date + Duration::days(i64::from(days))))
+    invoice.due_date.or_else(|| {
+        mapping
+            .due_days
+            .map(|days| invoice.issue_date + Duration::days(i64::from(days)))
+    })
 }
 
 /// Problems that only the mapping reveals (reported with exit 65 like the
 /// export's own): an AUTHORISED document with no due date.
-pub fn mapping_problems(file: &str, invoices: &[Invoice], mapping: &Mapping) -> Vec<crate::productive::model::Problem> {
+pub fn mapping_problems(
+    file: &str,
+    invoices: &[Invoice],
+    mapping: &Mapping,
+) -> Vec<crate::productive::model::Problem> {
     invoices
         .iter()
         .filter(|invoice| invoice.kind == DocumentKind::Invoice && mapping.invoice_status == "AUTHORISED" && due_date(invoice, mapping).is_none())
@@ -159,7 +167,8 @@ pub fn payload(invoice: &Invoice, mapping: &Mapping, contact_id: Option<&str>) -
     });
     let number_key = endpoint_for(invoice.kind).number_key();
     document[number_key] = json!(invoice.number);
-    if let Some(due) = due_date(invoice, mapping).filter(|_| invoice.kind == DocumentKind::Invoice) {
+    if let Some(due) = due_date(invoice, mapping).filter(|_| invoice.kind == DocumentKind::Invoice)
+    {
         document["DueDate"] = json!(due.format("%Y-%m-%d").to_string());
     }
     if let Some(reference) = reference.filter(|r| !r.trim().is_empty()) {
@@ -173,7 +182,8 @@ pub fn payload(invoice: &Invoice, mapping: &Mapping, contact_id: Option<&str>) -
 
 /// A decimal as a JSON number with its exact digits.
 fn number(value: Decimal) -> Value {
-    serde_json::from_str(&value.normalize().to_string()).expect("a decimal's text is a valid JSON number")
+    serde_json::from_str(&value.normalize().to_string())
+        .expect("a decimal's text is a valid JSON number")
 }
 
 /// The `Idempotency-Key` of a batch: a hash of the organisation, the
@@ -193,7 +203,12 @@ pub fn idempotency_key(tenant_id: &str, endpoint: &str, body: &[Value]) -> Strin
 
 /// Checks every account code and tax type the export needs against the
 /// organisation before the first write; exit 78 listing the valid choices.
-pub async fn check_mapping_against_organisation(client: &XeroClient, invoices: &[Invoice], mapping: &Mapping, config_file: &str) -> Result<()> {
+pub async fn check_mapping_against_organisation(
+    client: &XeroClient,
+    invoices: &[Invoice],
+    mapping: &Mapping,
+    config_file: &str,
+) -> Result<()> {
     let accounts = api::accounts(client).await?;
     let tax_rates = api::tax_rates(client).await?;
 
@@ -202,16 +217,27 @@ pub async fn check_mapping_against_organisation(client: &XeroClient, invoices: &
     for invoice in invoices {
         for line in &invoice.lines {
             if let Some(code) = mapping.account_for(line.service_type.as_deref()) {
-                used_accounts.entry(code.to_string()).or_default().push(line.service_type.clone().unwrap_or_else(|| "(no service type)".into()));
+                used_accounts.entry(code.to_string()).or_default().push(
+                    line.service_type
+                        .clone()
+                        .unwrap_or_else(|| "(no service type)".into()),
+                );
             }
-            if let Some(tax_type) = mapping.tax_type_for(line.tax_name.as_deref(), line.tax_percent) {
-                used_tax_types.entry(tax_type.to_string()).or_default().push(format!("{}%", line.tax_percent.normalize()));
+            if let Some(tax_type) = mapping.tax_type_for(line.tax_name.as_deref(), line.tax_percent)
+            {
+                used_tax_types
+                    .entry(tax_type.to_string())
+                    .or_default()
+                    .push(format!("{}%", line.tax_percent.normalize()));
             }
         }
     }
 
     let mut problems = Vec::new();
-    let active_accounts: Vec<_> = accounts.iter().filter(|a| a.status.eq_ignore_ascii_case("ACTIVE")).collect();
+    let active_accounts: Vec<_> = accounts
+        .iter()
+        .filter(|a| a.status.eq_ignore_ascii_case("ACTIVE"))
+        .collect();
     for (code, users) in &used_accounts {
         if !active_accounts.iter().any(|a| &a.code == code) {
             let users = dedup(users);
@@ -222,7 +248,10 @@ pub async fn check_mapping_against_organisation(client: &XeroClient, invoices: &
             ));
         }
     }
-    let active_tax: Vec<_> = tax_rates.iter().filter(|t| t.status.eq_ignore_ascii_case("ACTIVE")).collect();
+    let active_tax: Vec<_> = tax_rates
+        .iter()
+        .filter(|t| t.status.eq_ignore_ascii_case("ACTIVE"))
+        .collect();
     for (tax_type, users) in &used_tax_types {
         if !active_tax.iter().any(|t| &t.tax_type == tax_type) {
             let users = dedup(users);
@@ -281,35 +310,67 @@ pub async fn match_contacts(
     clients: &[&Client],
     mapping: &Mapping,
     state: &SyncState,
-) -> Result<(HashMap<String, std::result::Result<String, String>>, Vec<Client>)> {
+) -> Result<(
+    HashMap<String, std::result::Result<String, String>>,
+    Vec<Client>,
+)> {
     let mut resolved: HashMap<String, std::result::Result<String, String>> = HashMap::new();
 
-    let remembered: Vec<String> = clients.iter().filter_map(|c| state.contacts.get(&client_key(c)).cloned()).collect();
+    let remembered: Vec<String> = clients
+        .iter()
+        .filter_map(|c| state.contacts.get(&client_key(c)).cloned())
+        .collect();
     if !remembered.is_empty() {
         let found = api::contacts_by_id(client, &remembered).await?;
         for productive_client in clients {
-            let Some(id) = state.contacts.get(&client_key(productive_client)) else { continue };
+            let Some(id) = state.contacts.get(&client_key(productive_client)) else {
+                continue;
+            };
             match found.iter().find(|c| &c.contact_id == id) {
                 Some(contact) if contact.status.eq_ignore_ascii_case("ARCHIVED") => {
-                    resolved.insert(client_key(productive_client), Err(archived_message(productive_client, contact)));
+                    resolved.insert(
+                        client_key(productive_client),
+                        Err(archived_message(productive_client, contact)),
+                    );
                 }
                 Some(contact) => {
-                    resolved.insert(client_key(productive_client), Ok(contact.contact_id.clone()));
+                    resolved.insert(
+                        client_key(productive_client),
+                        Ok(contact.contact_id.clone()),
+                    );
                 }
-                None => tracing::info!(client = %productive_client.name, contact_id = %id, "remembered contact no longer exists in Xero; matching again"),
+                None => {
+                    tracing::info!(client = %productive_client.name, contact_id = %id, "remembered contact no longer exists in Xero; matching again")
+                }
             }
         }
     }
 
-    let pending = |resolved: &HashMap<_, _>| -> Vec<&Client> { clients.iter().copied().filter(|c| !resolved.contains_key(&client_key(c))).collect() };
+    let pending = |resolved: &HashMap<_, _>| -> Vec<&Client> {
+        clients
+            .iter()
+            .copied()
+            .filter(|c| !resolved.contains_key(&client_key(c)))
+            .collect()
+    };
 
-    let with_numbers: Vec<(&Client, String)> = pending(&resolved).into_iter().filter_map(|c| contact_number_for(c, mapping).map(|n| (c, n))).collect();
+    let with_numbers: Vec<(&Client, String)> = pending(&resolved)
+        .into_iter()
+        .filter_map(|c| contact_number_for(c, mapping).map(|n| (c, n)))
+        .collect();
     if !with_numbers.is_empty() {
         let numbers: Vec<String> = with_numbers.iter().map(|(_, n)| n.clone()).collect();
         let found = api::find_contacts(client, "ContactNumber", &numbers).await?;
         for (productive_client, contact_number) in &with_numbers {
-            let matches: Vec<&Contact> = found.iter().filter(|c| c.contact_number.as_deref() == Some(contact_number.as_str())).collect();
-            if let Some(result) = decide(productive_client, &matches, &format!("contact number \"{contact_number}\"")) {
+            let matches: Vec<&Contact> = found
+                .iter()
+                .filter(|c| c.contact_number.as_deref() == Some(contact_number.as_str()))
+                .collect();
+            if let Some(result) = decide(
+                productive_client,
+                &matches,
+                &format!("contact number \"{contact_number}\""),
+            ) {
                 resolved.insert(client_key(productive_client), result);
             }
         }
@@ -323,7 +384,10 @@ pub async fn match_contacts(
         let found = api::find_contacts(client, "Name", &names).await?;
         for productive_client in &by_name {
             let wanted = normalized_name(&productive_client.name);
-            let matches: Vec<&Contact> = found.iter().filter(|c| normalized_name(&c.name) == wanted).collect();
+            let matches: Vec<&Contact> = found
+                .iter()
+                .filter(|c| normalized_name(&c.name) == wanted)
+                .collect();
             if let Some(result) = decide(productive_client, &matches, "name") {
                 resolved.insert(client_key(productive_client), result);
             }
@@ -336,8 +400,15 @@ pub async fn match_contacts(
 
 /// Decides a match: none → `None` (create), one active → its id, archived
 /// only or several active → a reason for a person.
-fn decide(productive_client: &Client, matches: &[&Contact], matched_by: &str) -> Option<std::result::Result<String, String>> {
-    let active: Vec<&&Contact> = matches.iter().filter(|c| !c.status.eq_ignore_ascii_case("ARCHIVED")).collect();
+fn decide(
+    productive_client: &Client,
+    matches: &[&Contact],
+    matched_by: &str,
+) -> Option<std::result::Result<String, String>> {
+    let active: Vec<&&Contact> = matches
+        .iter()
+        .filter(|c| !c.status.eq_ignore_ascii_case("ARCHIVED"))
+        .collect();
     match (active.as_slice(), matches.first()) {
         ([one], _) => Some(Ok(one.contact_id.clone())),
         ([], None) => None,
@@ -369,7 +440,11 @@ pub fn contact_payload(client: &Client, mapping: &Mapping) -> Value {
         contact["TaxNumber"] = json!(tax_id);
     }
     let address = &client.address;
-    if address.line.is_some() || address.city.is_some() || address.postcode.is_some() || address.country.is_some() {
+    if address.line.is_some()
+        || address.city.is_some()
+        || address.postcode.is_some()
+        || address.country.is_some()
+    {
         let mut entry = json!({ "AddressType": "POBOX" });
         if let Some(line) = &address.line {
             entry["AddressLine1"] = json!(line);
@@ -405,28 +480,46 @@ pub async fn create_contacts(
         for (productive_client, (ok, contact, messages)) in batch.iter().zip(results) {
             match (ok, contact) {
                 (true, Some(contact)) => {
-                    state.contacts.insert(client_key(productive_client), contact.contact_id.clone());
+                    state
+                        .contacts
+                        .insert(client_key(productive_client), contact.contact_id.clone());
                     resolved.insert(client_key(productive_client), Ok(contact.contact_id));
                 }
-                _ if messages.iter().any(|m| m.contains("already assigned to another contact")) => {
+                _ if messages
+                    .iter()
+                    .any(|m| m.contains("already assigned to another contact")) =>
+                {
                     // Xero's `where` on Name may compare case or spaces
                     // differently than xerosync's matching; its searchTerm
                     // ignores case, so look again before giving up.
                     let found = api::search_contacts(client, productive_client.name.trim()).await?;
                     let wanted = normalized_name(&productive_client.name);
-                    let matches: Vec<&Contact> = found.iter().filter(|c| normalized_name(&c.name) == wanted).collect();
+                    let matches: Vec<&Contact> = found
+                        .iter()
+                        .filter(|c| normalized_name(&c.name) == wanted)
+                        .collect();
                     let result = decide(productive_client, &matches, "name").unwrap_or_else(|| {
-                        Err(format!("Xero rejected the new contact \"{}\": {}", productive_client.name, messages.join("; ")))
+                        Err(format!(
+                            "Xero rejected the new contact \"{}\": {}",
+                            productive_client.name,
+                            messages.join("; ")
+                        ))
                     });
                     if let Ok(contact_id) = &result {
-                        state.contacts.insert(client_key(productive_client), contact_id.clone());
+                        state
+                            .contacts
+                            .insert(client_key(productive_client), contact_id.clone());
                     }
                     resolved.insert(client_key(productive_client), result);
                 }
                 _ => {
                     resolved.insert(
                         client_key(productive_client),
-                        Err(format!("Xero rejected the new contact \"{}\": {}", productive_client.name, messages.join("; "))),
+                        Err(format!(
+                            "Xero rejected the new contact \"{}\": {}",
+                            productive_client.name,
+                            messages.join("; ")
+                        )),
                     );
                 }
             }
@@ -438,7 +531,10 @@ pub async fn create_contacts(
 
 /// Finds which documents Xero already has: the export's own Xero ids first,
 /// then the numbers of everything not recorded in the sync state.
-pub async fn find_existing(client: &XeroClient, invoices: &[&Invoice]) -> Result<HashMap<String, Document>> {
+pub async fn find_existing(
+    client: &XeroClient,
+    invoices: &[&Invoice],
+) -> Result<HashMap<String, Document>> {
     let mut existing: HashMap<String, Document> = HashMap::new();
 
     for kind in [DocumentKind::Invoice, DocumentKind::CreditNote] {
@@ -451,13 +547,20 @@ pub async fn find_existing(client: &XeroClient, invoices: &[&Invoice]) -> Result
         let ids: Vec<String> = of_kind.iter().filter_map(|i| i.export_id.clone()).collect();
         if !ids.is_empty() {
             for document in api::documents_by_id(client, endpoint, &ids).await? {
-                if let Some(invoice) = of_kind.iter().find(|i| i.export_id.as_deref() == Some(document.id.as_str())) {
+                if let Some(invoice) = of_kind
+                    .iter()
+                    .find(|i| i.export_id.as_deref() == Some(document.id.as_str()))
+                {
                     existing.insert(invoice.productive_id.clone(), document);
                 }
             }
         }
 
-        let unresolved: Vec<&&Invoice> = of_kind.iter().filter(|i| !existing.contains_key(&i.productive_id)).copied().collect();
+        let unresolved: Vec<&&Invoice> = of_kind
+            .iter()
+            .filter(|i| !existing.contains_key(&i.productive_id))
+            .copied()
+            .collect();
         let numbers: Vec<String> = unresolved.iter().map(|i| i.number.clone()).collect();
         if numbers.is_empty() {
             continue;
@@ -470,8 +573,16 @@ pub async fn find_existing(client: &XeroClient, invoices: &[&Invoice]) -> Result
         let number_requests = api::number_lookup_requests(endpoint, &numbers);
         let mut found = None;
         if kind == DocumentKind::Invoice && number_requests > 1 {
-            let from = unresolved.iter().map(|i| i.issue_date).min().expect("not empty");
-            let to = unresolved.iter().map(|i| i.issue_date).max().expect("not empty");
+            let from = unresolved
+                .iter()
+                .map(|i| i.issue_date)
+                .min()
+                .expect("not empty");
+            let to = unresolved
+                .iter()
+                .map(|i| i.issue_date)
+                .max()
+                .expect("not empty");
             found = api::invoices_dated_between(client, from, to, number_requests - 1).await?;
         }
         let found = match found {
@@ -483,7 +594,10 @@ pub async fn find_existing(client: &XeroClient, invoices: &[&Invoice]) -> Result
                 continue;
             }
             // Prefer a live document over a deleted or voided one of the same number.
-            let mut candidates: Vec<&Document> = found.iter().filter(|d| d.number == invoice.number).collect();
+            let mut candidates: Vec<&Document> = found
+                .iter()
+                .filter(|d| d.number == invoice.number)
+                .collect();
             candidates.sort_by_key(|d| matches!(d.status.as_str(), "DELETED" | "VOIDED"));
             if let Some(document) = candidates.first() {
                 existing.insert(invoice.productive_id.clone(), (*document).clone());
@@ -521,11 +635,13 @@ pub async fn send_batches(
     batches: Vec<(DocumentEndpoint, Vec<usize>, Vec<Value>)>,
     mut on_batch: impl FnMut(DocumentEndpoint, BatchResult) -> Result<()>,
 ) -> Result<()> {
-    let mut results = stream::iter(batches.into_iter().map(|(endpoint, indexes, payloads)| async move {
-        let key = idempotency_key(tenant_id, &endpoint.path(), &payloads);
-        let outcome = api::create_documents(client, endpoint, &payloads, &key).await;
-        (endpoint, BatchResult { indexes, outcome })
-    }))
+    let mut results = stream::iter(batches.into_iter().map(
+        |(endpoint, indexes, payloads)| async move {
+            let key = idempotency_key(tenant_id, &endpoint.path(), &payloads);
+            let outcome = api::create_documents(client, endpoint, &payloads, &key).await;
+            (endpoint, BatchResult { indexes, outcome })
+        },
+    ))
     .buffer_unordered(CONCURRENT_BATCHES);
 
     while let Some((endpoint, result)) = results.next().await {

@@ -41,7 +41,11 @@ pub fn payment_state(document: &Document, is_credit_note: bool) -> &'static str 
         }
         "PAID" if paid.is_zero() && credited > zero => "credited",
         "PAID" => "paid",
-        _ if document.amount_due.is_some_and(|d| d.is_zero()) && (paid > zero || credited > zero) => "paid",
+        _ if document.amount_due.is_some_and(|d| d.is_zero())
+            && (paid > zero || credited > zero) =>
+        {
+            "paid"
+        }
         _ if paid > zero || credited > zero => "part_paid",
         _ => "unpaid",
     }
@@ -53,10 +57,18 @@ pub fn fingerprint(document: &Document) -> String {
     let mut payments: Vec<String> = document
         .payments
         .iter()
-        .map(|p| format!("{}:{}:{}", p.payment_id, p.status, p.amount.map(|a| a.to_string()).unwrap_or_default()))
+        .map(|p| {
+            format!(
+                "{}:{}:{}",
+                p.payment_id,
+                p.status,
+                p.amount.map(|a| a.to_string()).unwrap_or_default()
+            )
+        })
         .collect();
     payments.sort();
-    let amount = |value: Option<Decimal>| value.map(|v| v.normalize().to_string()).unwrap_or_default();
+    let amount =
+        |value: Option<Decimal>| value.map(|v| v.normalize().to_string()).unwrap_or_default();
     format!(
         "{}|{}|{}|{}|{}|{}",
         document.status,
@@ -70,7 +82,11 @@ pub fn fingerprint(document: &Document) -> String {
 
 /// Fetches every document of `endpoint` changed since `since`, page by page
 /// at Xero's largest page size. With nothing changed this is one request.
-pub async fn fetch_changed(client: &XeroClient, endpoint: DocumentEndpoint, since: Option<DateTime<Utc>>) -> Result<Vec<Document>> {
+pub async fn fetch_changed(
+    client: &XeroClient,
+    endpoint: DocumentEndpoint,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<Document>> {
     let mut documents = Vec::new();
     let mut page = 1;
     loop {
@@ -86,7 +102,10 @@ pub async fn fetch_changed(client: &XeroClient, endpoint: DocumentEndpoint, sinc
 
 /// The next watermark: the newest `UpdatedDateUTC` seen minus the overlap,
 /// never earlier than the current one. Taken from Xero's clock, not ours.
-pub fn next_watermark(current: Option<DateTime<Utc>>, documents: &[Document]) -> Option<DateTime<Utc>> {
+pub fn next_watermark(
+    current: Option<DateTime<Utc>>,
+    documents: &[Document],
+) -> Option<DateTime<Utc>> {
     let newest = documents.iter().filter_map(|d| d.updated_at).max();
     match (current, newest) {
         (current, None) => current,
@@ -153,9 +172,18 @@ pub fn decimal_text(value: Option<Decimal>) -> Option<String> {
     value.map(|v| v.to_string())
 }
 
-pub fn document_status(document: &Document, number: &str, productive_id: &str, kind: &str) -> DocumentStatus {
+pub fn document_status(
+    document: &Document,
+    number: &str,
+    productive_id: &str,
+    kind: &str,
+) -> DocumentStatus {
     DocumentStatus {
-        number: if document.number.is_empty() { number.to_string() } else { document.number.clone() },
+        number: if document.number.is_empty() {
+            number.to_string()
+        } else {
+            document.number.clone()
+        },
         productive_id: productive_id.to_string(),
         xero_id: document.id.clone(),
         kind: kind.to_string(),
@@ -214,12 +242,30 @@ mod tests {
 
     #[test]
     fn states_from_xero_figures() {
-        assert_eq!(payment_state(&document("AUTHORISED", "100", "0", "0", "100"), false), "unpaid");
-        assert_eq!(payment_state(&document("AUTHORISED", "100", "40", "0", "60"), false), "part_paid");
-        assert_eq!(payment_state(&document("PAID", "100", "100", "0", "0"), false), "paid");
-        assert_eq!(payment_state(&document("PAID", "100", "0", "100", "0"), false), "credited");
-        assert_eq!(payment_state(&document("PAID", "100", "60", "40", "0"), false), "paid");
-        assert_eq!(payment_state(&document("VOIDED", "100", "0", "0", "0"), false), "voided");
+        assert_eq!(
+            payment_state(&document("AUTHORISED", "100", "0", "0", "100"), false),
+            "unpaid"
+        );
+        assert_eq!(
+            payment_state(&document("AUTHORISED", "100", "40", "0", "60"), false),
+            "part_paid"
+        );
+        assert_eq!(
+            payment_state(&document("PAID", "100", "100", "0", "0"), false),
+            "paid"
+        );
+        assert_eq!(
+            payment_state(&document("PAID", "100", "0", "100", "0"), false),
+            "credited"
+        );
+        assert_eq!(
+            payment_state(&document("PAID", "100", "60", "40", "0"), false),
+            "paid"
+        );
+        assert_eq!(
+            payment_state(&document("VOIDED", "100", "0", "0", "0"), false),
+            "voided"
+        );
     }
 
     #[test]

@@ -87,7 +87,10 @@ impl SyncState {
     /// The state file of an organisation: one per tenant, so selecting
     /// another organisation never mixes their records.
     pub fn path(profile_dir: &Path, tenant_id: &str) -> PathBuf {
-        let safe: String = tenant_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        let safe: String = tenant_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
         profile_dir.join(format!("state-{safe}.json"))
     }
 

@@ -93,7 +93,9 @@ pub fn decimal(value: Option<&Value>) -> Option<Decimal> {
     match value? {
         Value::Number(number) => {
             let text = number.to_string();
-            Decimal::from_str(&text).or_else(|_| Decimal::from_scientific(&text)).ok()
+            Decimal::from_str(&text)
+                .or_else(|_| Decimal::from_scientific(&text))
+                .ok()
         }
         Value::String(text) => Decimal::from_str(text.trim()).ok(),
         _ => None,
@@ -105,7 +107,10 @@ fn text(value: &Value, key: &str) -> Option<String> {
 }
 
 fn list<'a>(body: &'a Value, key: &str) -> &'a [Value] {
-    body.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    body.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 pub async fn list_connections(client: &XeroClient) -> Result<Vec<Connection>> {
@@ -123,17 +128,26 @@ pub async fn list_connections(client: &XeroClient) -> Result<Vec<Connection>> {
 }
 
 pub async fn delete_connection(client: &XeroClient, connection_id: &str) -> Result<()> {
-    let request = ApiRequest { method: Method::DELETE, ..ApiRequest::get(format!("/connections/{connection_id}")) };
+    let request = ApiRequest {
+        method: Method::DELETE,
+        ..ApiRequest::get(format!("/connections/{connection_id}"))
+    };
     client.send(&request).await.map(|_| ())
 }
 
 pub async fn organisation_name(client: &XeroClient) -> Result<Option<String>> {
-    let response = client.send(&ApiRequest::get(format!("{ACCOUNTING}/Organisation"))).await?;
-    Ok(list(&response.body, "Organisations").first().and_then(|o| text(o, "Name")))
+    let response = client
+        .send(&ApiRequest::get(format!("{ACCOUNTING}/Organisation")))
+        .await?;
+    Ok(list(&response.body, "Organisations")
+        .first()
+        .and_then(|o| text(o, "Name")))
 }
 
 pub async fn accounts(client: &XeroClient) -> Result<Vec<Account>> {
-    let response = client.send(&ApiRequest::get(format!("{ACCOUNTING}/Accounts"))).await?;
+    let response = client
+        .send(&ApiRequest::get(format!("{ACCOUNTING}/Accounts")))
+        .await?;
     Ok(list(&response.body, "Accounts")
         .iter()
         .filter_map(|item| {
@@ -147,7 +161,9 @@ pub async fn accounts(client: &XeroClient) -> Result<Vec<Account>> {
 }
 
 pub async fn tax_rates(client: &XeroClient) -> Result<Vec<TaxRate>> {
-    let response = client.send(&ApiRequest::get(format!("{ACCOUNTING}/TaxRates"))).await?;
+    let response = client
+        .send(&ApiRequest::get(format!("{ACCOUNTING}/TaxRates")))
+        .await?;
     Ok(list(&response.body, "TaxRates")
         .iter()
         .filter_map(|item| {
@@ -171,7 +187,9 @@ fn parse_contact(item: &Value) -> Option<Contact> {
 
 /// Length of `text` once percent-encoded in a query string.
 fn encoded_len(text: &str) -> usize {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).map(str::len).sum()
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .map(str::len)
+        .sum()
 }
 
 /// Quotes a value for Xero's `where` filter.
@@ -180,7 +198,10 @@ fn where_literal(value: &str) -> String {
 }
 
 /// Splits values into groups whose joined query stays under [`MAX_QUERY_CHARS`].
-pub fn chunk_by_length<'a>(values: &'a [String], cost: impl Fn(&str) -> usize) -> Vec<Vec<&'a String>> {
+pub fn chunk_by_length(
+    values: &[String],
+    cost: impl Fn(&str) -> usize,
+) -> Vec<Vec<&String>> {
     let mut chunks = Vec::new();
     let mut current: Vec<&String> = Vec::new();
     let mut length = 0;
@@ -201,11 +222,19 @@ pub fn chunk_by_length<'a>(values: &'a [String], cost: impl Fn(&str) -> usize) -
 
 /// Finds contacts whose `field` (Name or ContactNumber) equals one of
 /// `values`, archived ones included, in as few requests as the URL allows.
-pub async fn find_contacts(client: &XeroClient, field: &str, values: &[String]) -> Result<Vec<Contact>> {
+pub async fn find_contacts(
+    client: &XeroClient,
+    field: &str,
+    values: &[String],
+) -> Result<Vec<Contact>> {
     let mut found = Vec::new();
     let cost = |value: &str| encoded_len(&format!("{field}=={} OR ", where_literal(value)));
     for chunk in chunk_by_length(values, cost) {
-        let filter = chunk.iter().map(|value| format!("{field}=={}", where_literal(value))).collect::<Vec<_>>().join(" OR ");
+        let filter = chunk
+            .iter()
+            .map(|value| format!("{field}=={}", where_literal(value)))
+            .collect::<Vec<_>>()
+            .join(" OR ");
         let mut page = 1;
         loop {
             let request = ApiRequest::get(format!("{ACCOUNTING}/Contacts"))
@@ -236,28 +265,48 @@ pub async fn search_contacts(client: &XeroClient, term: &str) -> Result<Vec<Cont
         .query("page", "1")
         .query("pageSize", MAX_PAGE_SIZE.to_string());
     let response = client.send(&request).await?;
-    Ok(list(&response.body, "Contacts").iter().filter_map(parse_contact).collect())
+    Ok(list(&response.body, "Contacts")
+        .iter()
+        .filter_map(parse_contact)
+        .collect())
 }
 
 /// Looks up contacts by ContactID (archived included).
 pub async fn contacts_by_id(client: &XeroClient, ids: &[String]) -> Result<Vec<Contact>> {
     let mut found = Vec::new();
     for chunk in chunk_by_length(ids, |id| encoded_len(id) + encoded_len(",")) {
-        let joined = chunk.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(",");
+        let joined = chunk
+            .iter()
+            .map(|id| id.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
         let request = ApiRequest::get(format!("{ACCOUNTING}/Contacts"))
             .query("IDs", joined)
             .query("includeArchived", "true")
             .query("summaryOnly", "true");
         let response = client.send(&request).await?;
-        found.extend(list(&response.body, "Contacts").iter().filter_map(parse_contact));
+        found.extend(
+            list(&response.body, "Contacts")
+                .iter()
+                .filter_map(parse_contact),
+        );
     }
     Ok(found)
 }
 
 /// Creates contacts in one batch (per 50) with per-element results.
-pub async fn create_contacts(client: &XeroClient, contacts: &[Value], idempotency_key: &str) -> Result<Vec<(bool, Option<Contact>, Vec<String>)>> {
-    let request = ApiRequest::write(Method::PUT, format!("{ACCOUNTING}/Contacts"), serde_json::json!({ "Contacts": contacts }), idempotency_key.to_string())
-        .query("summarizeErrors", "false");
+pub async fn create_contacts(
+    client: &XeroClient,
+    contacts: &[Value],
+    idempotency_key: &str,
+) -> Result<Vec<(bool, Option<Contact>, Vec<String>)>> {
+    let request = ApiRequest::write(
+        Method::PUT,
+        format!("{ACCOUNTING}/Contacts"),
+        serde_json::json!({ "Contacts": contacts }),
+        idempotency_key.to_string(),
+    )
+    .query("summarizeErrors", "false");
     let response = client.send(&request).await?;
     Ok(list(&response.body, "Contacts")
         .iter()
@@ -270,8 +319,13 @@ pub async fn create_contacts(client: &XeroClient, contacts: &[Value], idempotenc
 }
 
 fn element_ok(item: &Value, messages: &[String]) -> bool {
-    let status_error = text(item, "StatusAttributeString").map(|s| s.eq_ignore_ascii_case("ERROR")).unwrap_or(false);
-    let has_errors = item.get("HasErrors").and_then(Value::as_bool).unwrap_or(false);
+    let status_error = text(item, "StatusAttributeString")
+        .map(|s| s.eq_ignore_ascii_case("ERROR"))
+        .unwrap_or(false);
+    let has_errors = item
+        .get("HasErrors")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     !status_error && !has_errors && messages.is_empty()
 }
 
@@ -335,8 +389,12 @@ pub fn parse_document(endpoint: DocumentEndpoint, item: &Value) -> Option<Docume
         amount_credited: decimal(item.get("AmountCredited")),
         amount_due: decimal(item.get("AmountDue")),
         remaining_credit: decimal(item.get("RemainingCredit")),
-        fully_paid_on: text(item, "FullyPaidOnDate").as_deref().and_then(parse_xero_date),
-        updated_at: text(item, "UpdatedDateUTC").as_deref().and_then(parse_xero_datetime),
+        fully_paid_on: text(item, "FullyPaidOnDate")
+            .as_deref()
+            .and_then(parse_xero_date),
+        updated_at: text(item, "UpdatedDateUTC")
+            .as_deref()
+            .and_then(parse_xero_datetime),
         payments,
     })
 }
@@ -344,24 +402,45 @@ pub fn parse_document(endpoint: DocumentEndpoint, item: &Value) -> Option<Docume
 /// Finds existing documents by number, all statuses, in as few requests as
 /// the URL allows. Invoices have an `InvoiceNumbers` filter; credit notes
 /// only `where`.
-pub async fn find_documents_by_number(client: &XeroClient, endpoint: DocumentEndpoint, numbers: &[String]) -> Result<Vec<Document>> {
+pub async fn find_documents_by_number(
+    client: &XeroClient,
+    endpoint: DocumentEndpoint,
+    numbers: &[String],
+) -> Result<Vec<Document>> {
     let mut found = Vec::new();
     for chunk in chunk_by_length(numbers, number_cost(endpoint)) {
         let mut page = 1;
         loop {
-            let mut request = ApiRequest::get(endpoint.path()).query("page", page.to_string()).query("pageSize", MAX_PAGE_SIZE.to_string());
+            let mut request = ApiRequest::get(endpoint.path())
+                .query("page", page.to_string())
+                .query("pageSize", MAX_PAGE_SIZE.to_string());
             request = match endpoint {
                 DocumentEndpoint::Invoices => request
-                    .query("InvoiceNumbers", chunk.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(","))
+                    .query(
+                        "InvoiceNumbers",
+                        chunk
+                            .iter()
+                            .map(|n| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    )
                     .query("summaryOnly", "true"),
                 DocumentEndpoint::CreditNotes => request.query(
                     "where",
-                    chunk.iter().map(|n| format!("CreditNoteNumber=={}", where_literal(n))).collect::<Vec<_>>().join(" OR "),
+                    chunk
+                        .iter()
+                        .map(|n| format!("CreditNoteNumber=={}", where_literal(n)))
+                        .collect::<Vec<_>>()
+                        .join(" OR "),
                 ),
             };
             let response = client.send(&request).await?;
             let items = list(&response.body, endpoint.list_key());
-            found.extend(items.iter().filter_map(|item| parse_document(endpoint, item)));
+            found.extend(
+                items
+                    .iter()
+                    .filter_map(|item| parse_document(endpoint, item)),
+            );
             if items.len() < MAX_PAGE_SIZE {
                 break;
             }
@@ -374,9 +453,18 @@ pub async fn find_documents_by_number(client: &XeroClient, endpoint: DocumentEnd
 /// Fetches the sales invoices dated within `from..=to`, at most `max_pages`
 /// pages of [`MAX_PAGE_SIZE`]. Returns `None` when there are more, so the
 /// caller can fall back to looking up numbers instead.
-pub async fn invoices_dated_between(client: &XeroClient, from: NaiveDate, to: NaiveDate, max_pages: usize) -> Result<Option<Vec<Document>>> {
+pub async fn invoices_dated_between(
+    client: &XeroClient,
+    from: NaiveDate,
+    to: NaiveDate,
+    max_pages: usize,
+) -> Result<Option<Vec<Document>>> {
     let date = |d: NaiveDate| d.format("DateTime(%Y,%m,%d)").to_string();
-    let filter = format!("Type==\"ACCREC\" AND Date>={} AND Date<={}", date(from), date(to));
+    let filter = format!(
+        "Type==\"ACCREC\" AND Date>={} AND Date<={}",
+        date(from),
+        date(to)
+    );
     let mut found = Vec::new();
     for page in 1..=max_pages {
         let request = ApiRequest::get(DocumentEndpoint::Invoices.path())
@@ -386,13 +474,21 @@ pub async fn invoices_dated_between(client: &XeroClient, from: NaiveDate, to: Na
             .query("pageSize", MAX_PAGE_SIZE.to_string());
         let response = client.send(&request).await?;
         let items = list(&response.body, "Invoices");
-        found.extend(items.iter().filter_map(|item| parse_document(DocumentEndpoint::Invoices, item)));
+        found.extend(
+            items
+                .iter()
+                .filter_map(|item| parse_document(DocumentEndpoint::Invoices, item)),
+        );
         if items.len() < MAX_PAGE_SIZE {
             return Ok(Some(found));
         }
         // Xero reports the page count with the first page: stop at once
         // when the range would cost more than the budget.
-        let page_count = response.body.get("pagination").and_then(|p| p.get("pageCount")).and_then(Value::as_u64);
+        let page_count = response
+            .body
+            .get("pagination")
+            .and_then(|p| p.get("pageCount"))
+            .and_then(Value::as_u64);
         if page_count.is_some_and(|count| count as usize > max_pages) {
             return Ok(None);
         }
@@ -408,28 +504,55 @@ pub fn number_lookup_requests(endpoint: DocumentEndpoint, numbers: &[String]) ->
 fn number_cost(endpoint: DocumentEndpoint) -> impl Fn(&str) -> usize {
     move |number: &str| match endpoint {
         DocumentEndpoint::Invoices => encoded_len(number) + encoded_len(","),
-        DocumentEndpoint::CreditNotes => encoded_len(&format!("CreditNoteNumber=={} OR ", where_literal(number))),
+        DocumentEndpoint::CreditNotes => {
+            encoded_len(&format!("CreditNoteNumber=={} OR ", where_literal(number)))
+        }
     }
 }
 
 /// Fetches documents by id (at most about 50 per request, see [`MAX_QUERY_CHARS`]).
-pub async fn documents_by_id(client: &XeroClient, endpoint: DocumentEndpoint, ids: &[String]) -> Result<Vec<Document>> {
+pub async fn documents_by_id(
+    client: &XeroClient,
+    endpoint: DocumentEndpoint,
+    ids: &[String],
+) -> Result<Vec<Document>> {
     let mut found = Vec::new();
     for chunk in chunk_by_length(ids, |id| encoded_len(id) + encoded_len(",")) {
-        let request = ApiRequest::get(endpoint.path()).query("IDs", chunk.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(","));
+        let request = ApiRequest::get(endpoint.path()).query(
+            "IDs",
+            chunk
+                .iter()
+                .map(|id| id.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         let response = client.send(&request).await?;
-        found.extend(list(&response.body, endpoint.list_key()).iter().filter_map(|item| parse_document(endpoint, item)));
+        found.extend(
+            list(&response.body, endpoint.list_key())
+                .iter()
+                .filter_map(|item| parse_document(endpoint, item)),
+        );
     }
     Ok(found)
 }
 
 /// Creates a batch of documents with `summarizeErrors=false` (so one bad
 /// document cannot hide the good ones) and `unitdp=4`.
-pub async fn create_documents(client: &XeroClient, endpoint: DocumentEndpoint, documents: &[Value], idempotency_key: &str) -> Result<Vec<ElementResult>> {
+pub async fn create_documents(
+    client: &XeroClient,
+    endpoint: DocumentEndpoint,
+    documents: &[Value],
+    idempotency_key: &str,
+) -> Result<Vec<ElementResult>> {
     let body = serde_json::json!({ endpoint.list_key(): documents });
-    let request = ApiRequest::write(Method::PUT, endpoint.path(), body, idempotency_key.to_string())
-        .query("summarizeErrors", "false")
-        .query("unitdp", "4");
+    let request = ApiRequest::write(
+        Method::PUT,
+        endpoint.path(),
+        body,
+        idempotency_key.to_string(),
+    )
+    .query("summarizeErrors", "false")
+    .query("unitdp", "4");
     let response = client.send(&request).await?;
     let items = list(&response.body, endpoint.list_key());
     if items.len() != documents.len() {
@@ -445,14 +568,27 @@ pub async fn create_documents(client: &XeroClient, endpoint: DocumentEndpoint, d
             let messages = validation_messages(item);
             let ok = element_ok(item, &messages);
             // An errored element may carry an id Xero never saved: drop it.
-            ElementResult { ok, document: if ok { parse_document(endpoint, item) } else { None }, messages }
+            ElementResult {
+                ok,
+                document: if ok {
+                    parse_document(endpoint, item)
+                } else {
+                    None
+                },
+                messages,
+            }
         })
         .collect())
 }
 
 /// Fetches one page of documents changed since `since` (all when `None`),
 /// limited to documents created by this app.
-pub async fn changed_documents(client: &XeroClient, endpoint: DocumentEndpoint, since: Option<DateTime<Utc>>, page: usize) -> Result<Vec<Document>> {
+pub async fn changed_documents(
+    client: &XeroClient,
+    endpoint: DocumentEndpoint,
+    since: Option<DateTime<Utc>>,
+    page: usize,
+) -> Result<Vec<Document>> {
     let mut request = ApiRequest::get(endpoint.path())
         .query("page", page.to_string())
         .query("pageSize", MAX_PAGE_SIZE.to_string());
@@ -461,5 +597,8 @@ pub async fn changed_documents(client: &XeroClient, endpoint: DocumentEndpoint, 
     }
     request.if_modified_since = since;
     let response = client.send(&request).await?;
-    Ok(list(&response.body, endpoint.list_key()).iter().filter_map(|item| parse_document(endpoint, item)).collect())
+    Ok(list(&response.body, endpoint.list_key())
+        .iter()
+        .filter_map(|item| parse_document(endpoint, item))
+        .collect())
 }

@@ -11,7 +11,13 @@ pub fn validation_messages(element: &Value) -> Vec<String> {
     let mut messages: Vec<String> = element
         .get("ValidationErrors")
         .and_then(Value::as_array)
-        .map(|errors| errors.iter().filter_map(|e| e.get("Message").and_then(Value::as_str)).map(str::to_string).collect())
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e.get("Message").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(lines) = element.get("LineItems").and_then(Value::as_array) {
         for (index, line) in lines.iter().enumerate() {
@@ -27,7 +33,11 @@ pub fn validation_messages(element: &Value) -> Vec<String> {
 pub fn describe_error_body(text: &str) -> String {
     let Ok(body) = serde_json::from_str::<Value>(text) else {
         let plain: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        return if plain.is_empty() { "empty response".into() } else { truncate(&plain, 300) };
+        return if plain.is_empty() {
+            "empty response".into()
+        } else {
+            truncate(&plain, 300)
+        };
     };
 
     let mut parts = Vec::new();
@@ -70,6 +80,9 @@ mod tests {
 
     #[test]
     fn plain_text_body_kept() {
-        assert_eq!(describe_error_body("The Xero API is\n offline"), "The Xero API is offline");
+        assert_eq!(
+            describe_error_body("The Xero API is\n offline"),
+            "The Xero API is offline"
+        );
     }
 }

@@ -60,11 +60,30 @@ pub struct ApiRequest {
 
 impl ApiRequest {
     pub fn get(path: impl Into<String>) -> Self {
-        ApiRequest { method: Method::GET, path: path.into(), query: Vec::new(), body: None, idempotency_key: None, if_modified_since: None }
+        ApiRequest {
+            method: Method::GET,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            idempotency_key: None,
+            if_modified_since: None,
+        }
     }
 
-    pub fn write(method: Method, path: impl Into<String>, body: Value, idempotency_key: String) -> Self {
-        ApiRequest { method, path: path.into(), query: Vec::new(), body: Some(body), idempotency_key: Some(idempotency_key), if_modified_since: None }
+    pub fn write(
+        method: Method,
+        path: impl Into<String>,
+        body: Value,
+        idempotency_key: String,
+    ) -> Self {
+        ApiRequest {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: Some(body),
+            idempotency_key: Some(idempotency_key),
+            if_modified_since: None,
+        }
     }
 
     pub fn query(mut self, key: &str, value: impl Into<String>) -> Self {
@@ -137,7 +156,11 @@ impl XeroClient {
 
         loop {
             attempt += 1;
-            let permit = self.permits.acquire().await.expect("the semaphore is never closed");
+            let permit = self
+                .permits
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
             let started = Instant::now();
             let result = self.build(request, token.expose()).send().await;
             self.counts.sent.fetch_add(1, Ordering::Relaxed);
@@ -196,7 +219,10 @@ impl XeroClient {
                         ))
                     })?
                 };
-                return Ok(ApiResponse { status: status.as_u16(), body });
+                return Ok(ApiResponse {
+                    status: status.as_u16(),
+                    body,
+                });
             }
 
             match status {
@@ -219,13 +245,16 @@ impl XeroClient {
                 StatusCode::FORBIDDEN => return Err(self.forbidden(&text, &headers).await),
                 StatusCode::TOO_MANY_REQUESTS => {
                     self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    let problem = header_str(&headers, "x-rate-limit-problem").unwrap_or_default().to_ascii_lowercase();
-                    let retry_after = header_str(&headers, "retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+                    let problem = header_str(&headers, "x-rate-limit-problem")
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    let retry_after = header_str(&headers, "retry-after")
+                        .and_then(|v| v.trim().parse::<u64>().ok());
                     if problem == "day" {
                         return Err(Error::temporary(format!(
                             "Xero's daily API limit for organisation {} is used up{}; nothing was lost, run again after the reset",
                             self.tenant_label(),
-                            retry_after.map(|s| format!(" (it resets in about {} hours)", (s + 3599) / 3600)).unwrap_or_default()
+                            retry_after.map(|s| format!(" (it resets in about {} hours)", s.div_ceil(3600))).unwrap_or_default()
                         )));
                     }
                     let wait = Duration::from_secs(retry_after.unwrap_or(1).max(1));
@@ -242,7 +271,8 @@ impl XeroClient {
                     attempt -= 1;
                 }
                 status if status.is_server_error() && attempt < MAX_ATTEMPTS => {
-                    self.backoff(attempt, request, &format!("HTTP {}", status.as_u16())).await;
+                    self.backoff(attempt, request, &format!("HTTP {}", status.as_u16()))
+                        .await;
                 }
                 status if status.is_server_error() => {
                     return Err(Error::temporary(format!(
@@ -288,7 +318,10 @@ impl XeroClient {
             builder = builder.header("Idempotency-Key", key);
         }
         if let Some(since) = request.if_modified_since {
-            builder = builder.header("If-Modified-Since", since.format("%Y-%m-%dT%H:%M:%S").to_string());
+            builder = builder.header(
+                "If-Modified-Since",
+                since.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            );
         }
         if let Some(body) = &request.body {
             builder = builder.json(body);
@@ -299,9 +332,15 @@ impl XeroClient {
     async fn backoff(&self, attempt: u32, request: &ApiRequest, reason: &str) {
         self.counts.retried.fetch_add(1, Ordering::Relaxed);
         let exponential = BACKOFF_BASE * 2u32.pow(attempt.saturating_sub(1).min(6));
-        let jitter = Duration::from_millis(rand::thread_rng().gen_range(0..=exponential.as_millis() as u64 / 2));
+        let jitter = Duration::from_millis(
+            rand::thread_rng().gen_range(0..=exponential.as_millis() as u64 / 2),
+        );
         let wait = exponential + jitter;
-        let resend = if request.is_write() { " (same Idempotency-Key)" } else { "" };
+        let resend = if request.is_write() {
+            " (same Idempotency-Key)"
+        } else {
+            ""
+        };
         tracing::info!(method = %request.method, path = %request.path, attempt, wait_ms = wait.as_millis() as u64, "{reason}; retrying{resend}");
         tokio::time::sleep(wait).await;
     }
@@ -318,7 +357,10 @@ impl XeroClient {
     async fn forbidden(&self, text: &str, headers: &HeaderMap) -> Error {
         let flag = profile_flag(self.session.profile());
         let Some(tenant) = &self.tenant else {
-            return Error::not_connected(format!("Xero refused access ({}); run `xerosync connect{flag}`", describe_error_body(text)));
+            return Error::not_connected(format!(
+                "Xero refused access ({}); run `xerosync connect{flag}`",
+                describe_error_body(text)
+            ));
         };
         let still_connected = self.tenant_still_connected(&tenant.id).await;
         match still_connected {
@@ -351,7 +393,11 @@ impl XeroClient {
         }
         let body: Value = response.json().await.ok()?;
         let connections = body.as_array()?;
-        Some(connections.iter().any(|c| c.get("tenantId").and_then(Value::as_str) == Some(tenant_id)))
+        Some(
+            connections
+                .iter()
+                .any(|c| c.get("tenantId").and_then(Value::as_str) == Some(tenant_id)),
+        )
     }
 }
 
@@ -368,7 +414,9 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn correlation_id(headers: &HeaderMap) -> String {
-    header_str(headers, "xero-correlation-id").unwrap_or("(none)").to_string()
+    header_str(headers, "xero-correlation-id")
+        .unwrap_or("(none)")
+        .to_string()
 }
 
 /// One debug line per request: method, path, status, time and remaining

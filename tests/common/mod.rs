@@ -3,10 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::sync::Mutex;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::Mutex;
 
 use assert_cmd::Command;
 use tempfile::TempDir;
@@ -34,7 +34,11 @@ pub struct TestEnv {
 
 /// A port that was free a moment ago, for the redirect URI.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl TestEnv {
@@ -46,10 +50,19 @@ impl TestEnv {
     /// changes the double's configuration first.
     pub fn with(adjust: impl FnOnce(&mut DoubleConfig)) -> TestEnv {
         let redirect_uri = format!("http://localhost:{}/callback", free_port());
-        let mut config = DoubleConfig { client_id: CLIENT_ID.into(), redirect_uris: vec![redirect_uri.clone()], ..DoubleConfig::default() };
+        let mut config = DoubleConfig {
+            client_id: CLIENT_ID.into(),
+            redirect_uris: vec![redirect_uri.clone()],
+            ..DoubleConfig::default()
+        };
         adjust(&mut config);
         let xero = XeroDouble::start(config).expect("the Xero double starts");
-        let env = TestEnv { home: tempfile::tempdir().unwrap(), xero, redirect_uri, outputs: Mutex::new(Vec::new()) };
+        let env = TestEnv {
+            home: tempfile::tempdir().unwrap(),
+            xero,
+            redirect_uri,
+            outputs: Mutex::new(Vec::new()),
+        };
         env.write_config("");
         env.write_browser_script();
         env
@@ -88,7 +101,11 @@ impl TestEnv {
     /// address, the double redirects to the callback, curl delivers it.
     fn write_browser_script(&self) {
         let script = self.path().join("browser.sh");
-        std::fs::write(&script, "#!/bin/sh\nexec curl -s -L -o /dev/null --max-time 30 \"$1\"\n").unwrap();
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nexec curl -s -L -o /dev/null --max-time 30 \"$1\"\n",
+        )
+        .unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -100,8 +117,14 @@ impl TestEnv {
     pub fn cmd(&self) -> Command {
         let mut command = Command::cargo_bin("xerosync").unwrap();
         for name in [
-            "XERO_CLIENT_ID", "XERO_CLIENT_SECRET", "XEROSYNC_CONFIG", "XEROSYNC_PROFILE", "XEROSYNC_TOKEN_STORE", "XEROSYNC_NON_INTERACTIVE",
-            "PRODUCTIVE_API_TOKEN", "RUST_LOG",
+            "XERO_CLIENT_ID",
+            "XERO_CLIENT_SECRET",
+            "XEROSYNC_CONFIG",
+            "XEROSYNC_PROFILE",
+            "XEROSYNC_TOKEN_STORE",
+            "XEROSYNC_NON_INTERACTIVE",
+            "PRODUCTIVE_API_TOKEN",
+            "RUST_LOG",
         ] {
             command.env_remove(name);
         }
@@ -120,8 +143,14 @@ impl TestEnv {
 
     pub fn run_with(&self, command: &mut Command) -> Output {
         let output = command.output().unwrap();
-        self.outputs.lock().unwrap().push(String::from_utf8_lossy(&output.stdout).into_owned());
-        self.outputs.lock().unwrap().push(String::from_utf8_lossy(&output.stderr).into_owned());
+        self.outputs
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&output.stdout).into_owned());
+        self.outputs
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&output.stderr).into_owned());
         output
     }
 
@@ -144,7 +173,11 @@ impl TestEnv {
         let mut secrets = Vec::new();
         for request in self.xero.requests() {
             for (key, value) in url::form_urlencoded::parse(request.body.as_bytes()) {
-                if matches!(key.as_ref(), "code" | "code_verifier" | "refresh_token" | "token" | "client_secret") && value.len() >= 8 {
+                if matches!(
+                    key.as_ref(),
+                    "code" | "code_verifier" | "refresh_token" | "token" | "client_secret"
+                ) && value.len() >= 8
+                {
                     secrets.push(value.into_owned());
                 }
             }
@@ -164,10 +197,16 @@ impl TestEnv {
         let secrets = self.secrets_seen();
         for output in self.outputs.lock().unwrap().iter() {
             for prefix in ["sbx_at_", "sbx_rt_", "sbx_code_"] {
-                assert!(!output.contains(prefix), "output contains a token with prefix {prefix}:\n{output}");
+                assert!(
+                    !output.contains(prefix),
+                    "output contains a token with prefix {prefix}:\n{output}"
+                );
             }
             for secret in &secrets {
-                assert!(!output.contains(secret.as_str()), "output contains a secret value:\n{output}");
+                assert!(
+                    !output.contains(secret.as_str()),
+                    "output contains a secret value:\n{output}"
+                );
             }
         }
         for entry in walk(self.path()) {
@@ -176,7 +215,11 @@ impl TestEnv {
             }
             let text = std::fs::read_to_string(&entry).unwrap_or_default();
             for prefix in ["sbx_at_", "sbx_rt_", "sbx_code_"] {
-                assert!(!text.contains(prefix), "{} contains a token", entry.display());
+                assert!(
+                    !text.contains(prefix),
+                    "{} contains a token",
+                    entry.display()
+                );
             }
         }
     }
@@ -224,5 +267,11 @@ pub fn assert_exit(output: &Output, code: i32, what: &str) {
 }
 
 pub fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}\nstderr:\n{}", stdout(output), stderr(output)))
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "stdout is not JSON ({err}):\n{}\nstderr:\n{}",
+            stdout(output),
+            stderr(output)
+        )
+    })
 }

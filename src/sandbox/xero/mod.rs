@@ -448,10 +448,19 @@ default_account_code = "200"
     /// invoice number. Returns the InvoiceID.
     ///
     /// Panics if the tenant is unknown or the number is already in use.
-    pub fn insert_existing_invoice(&self, tenant_id: &str, invoice_number: &str, invoice_id: &str, currency: &str, total: Decimal) -> String {
+    pub fn insert_existing_invoice(
+        &self,
+        tenant_id: &str,
+        invoice_number: &str,
+        invoice_id: &str,
+        currency: &str,
+        total: Decimal,
+    ) -> String {
         self.with_books(tenant_id, |books, now| {
             assert!(
-                books.document_index_by_number(DocKind::Invoice, invoice_number).is_none(),
+                books
+                    .document_index_by_number(DocKind::Invoice, invoice_number)
+                    .is_none(),
                 "invoice {invoice_number} already exists in tenant {tenant_id}"
             );
             let contact_id = uuid::Uuid::new_v4().to_string();
