@@ -392,7 +392,7 @@ impl Settings {
         self.data_dir.join("profiles").join(&self.profile)
     }
 
-    /// The client id, or a config error that says where to set it.
+    /// Returns the client id, or a config error that names where to set it.
     pub fn require_client_id(&self) -> Result<&str> {
         self.client_id.as_deref().ok_or_else(|| {
             Error::config(format!(

@@ -1,7 +1,7 @@
 //! The one error type that reaches `main`, and the exit codes of the contract.
 //!
 //! Every failure a user can see carries a kind that decides the exit code
-//! and a message that says what failed, on which value, and what to do next.
+//! and a message that states what failed, on which value, and what to do next.
 
 use std::fmt;
 

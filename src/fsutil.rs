@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::{io_error, Error, Result};
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and
-/// a rename, so a reader or a crash sees either the old or the new content.
+/// a rename, so a reader finds, and a crash leaves, either the old or the new content.
 /// `mode` sets Unix permissions on the new file before any byte is written.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
     let dir = path

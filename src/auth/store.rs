@@ -2,7 +2,7 @@
 //!
 //! A store keeps one JSON document per key. Keys are `xero:<profile>` for
 //! the Xero token set and `productive:<profile>` for the Productive API token.
-//! Windows Credential Manager holds at most 2,560 bytes per entry, less than
+//! Windows Credential Manager stores at most 2,560 bytes per entry, less than
 //! a Xero token set, so keyring documents are split into chunks that fit.
 
 use std::collections::BTreeMap;
@@ -25,7 +25,7 @@ const KEYRING_TIMEOUT: Duration = Duration::from_secs(5);
 /// entry and may store the text as UTF-16, so chunks stay under half of that.
 const CHUNK_BYTES: usize = 1200;
 
-/// Where secrets are kept: load, save and delete one document per key.
+/// Storage for secrets: one document per key, loaded, saved and deleted whole.
 pub trait TokenStore: Send + Sync {
     fn kind_name(&self) -> &'static str;
     fn load(&self, key: &str) -> Result<Option<String>>;
@@ -113,9 +113,13 @@ pub trait SecretBackend: Send + Sync + 'static {
     fn remove(&self, entry: &str) -> Result<()>;
 }
 
-/// Splits documents into chunks of at most [`CHUNK_BYTES`]: the head entry
-/// holds `chunks:N` and entries `KEY#1`..`KEY#N` hold the parts. A document
-/// that fits is stored whole in the head entry.
+/// Splits documents into chunks of at most [`CHUNK_BYTES`]. The head entry
+/// contains `chunks:G:N`, and entries `KEY#G.1`..`KEY#G.N` contain the parts
+/// of generation G. A document that fits is stored whole in the head entry.
+///
+/// A save writes the parts of a new generation first and the head last, then
+/// removes the old parts. A crash before the head is written leaves the old
+/// head and the old parts, a consistent (older) document.
 pub struct ChunkedStore<B: SecretBackend> {
     backend: B,
 }
@@ -125,8 +129,24 @@ impl<B: SecretBackend> ChunkedStore<B> {
         ChunkedStore { backend }
     }
 
-    fn chunk_count(head: &str) -> Option<usize> {
-        head.strip_prefix("chunks:").and_then(|n| n.parse().ok())
+    /// Parses a head entry into (generation, part count).
+    fn parse_head(head: &str) -> Option<(u64, usize)> {
+        let rest = head.strip_prefix("chunks:")?;
+        let (generation, count) = rest.split_once(':')?;
+        Some((generation.parse().ok()?, count.parse().ok()?))
+    }
+
+    fn part_name(key: &str, generation: u64, index: usize) -> String {
+        format!("{key}#{generation}.{index}")
+    }
+
+    fn remove_parts(&self, key: &str, head: Option<(u64, usize)>) -> Result<()> {
+        if let Some((generation, count)) = head {
+            for index in 1..=count {
+                self.backend.remove(&Self::part_name(key, generation, index))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -139,13 +159,13 @@ impl<B: SecretBackend> TokenStore for ChunkedStore<B> {
         let Some(head) = self.backend.get(key)? else {
             return Ok(None);
         };
-        let Some(count) = Self::chunk_count(&head) else {
+        let Some((generation, count)) = Self::parse_head(&head) else {
             return Ok(Some(head));
         };
 
         let mut document = String::new();
         for index in 1..=count {
-            let part = self.backend.get(&format!("{key}#{index}"))?.ok_or_else(|| {
+            let part = self.backend.get(&Self::part_name(key, generation, index))?.ok_or_else(|| {
                 Error::not_connected(format!(
                     "the keyring entry {KEYRING_SERVICE}/{key} is incomplete (part {index} of {count} is missing); run `xerosync connect` again"
                 ))
@@ -156,44 +176,25 @@ impl<B: SecretBackend> TokenStore for ChunkedStore<B> {
     }
 
     fn save(&self, key: &str, document: &str) -> Result<()> {
-        let old_count = self
-            .backend
-            .get(key)?
-            .as_deref()
-            .and_then(Self::chunk_count)
-            .unwrap_or(0);
+        let old = self.backend.get(key)?.as_deref().and_then(Self::parse_head);
 
         let parts = split_utf8(document, CHUNK_BYTES);
         if parts.len() <= 1 {
             self.backend.set(key, document)?;
         } else {
-            // Parts first, head last: a crash in between leaves the old head
-            // pointing at a consistent set only when the count is unchanged,
-            // so the head is rewritten whatever happens.
+            let generation = old.map(|(generation, _)| generation + 1).unwrap_or(1);
             for (index, part) in parts.iter().enumerate() {
-                self.backend.set(&format!("{key}#{}", index + 1), part)?;
+                self.backend.set(&Self::part_name(key, generation, index + 1), part)?;
             }
-            self.backend.set(key, &format!("chunks:{}", parts.len()))?;
+            self.backend.set(key, &format!("chunks:{generation}:{}", parts.len()))?;
         }
-
-        let new_count = if parts.len() <= 1 { 0 } else { parts.len() };
-        for index in (new_count + 1)..=old_count {
-            self.backend.remove(&format!("{key}#{index}"))?;
-        }
-        Ok(())
+        self.remove_parts(key, old)
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        let count = self
-            .backend
-            .get(key)?
-            .as_deref()
-            .and_then(Self::chunk_count)
-            .unwrap_or(0);
-        for index in 1..=count {
-            self.backend.remove(&format!("{key}#{index}"))?;
-        }
-        self.backend.remove(key)
+        let head = self.backend.get(key)?.as_deref().and_then(Self::parse_head);
+        self.backend.remove(key)?;
+        self.remove_parts(key, head)
     }
 }
 
@@ -371,6 +372,44 @@ mod tests {
         store.delete("xero:default").unwrap();
         store.delete("productive:default").unwrap();
         assert!(!dir.path().join("token.json").exists());
+    }
+
+    /// A backend whose writes fail after a number of successful ones, to
+    /// stand for a process that dies in the middle of a save.
+    struct FailingAfter {
+        inner: LimitedBackend,
+        writes_left: Mutex<usize>,
+    }
+
+    impl SecretBackend for FailingAfter {
+        fn get(&self, entry: &str) -> Result<Option<String>> {
+            self.inner.get(entry)
+        }
+
+        fn set(&self, entry: &str, value: &str) -> Result<()> {
+            let mut left = self.writes_left.lock().unwrap();
+            if *left == 0 {
+                return Err(Error::failed("the process died"));
+            }
+            *left -= 1;
+            self.inner.set(entry, value)
+        }
+
+        fn remove(&self, entry: &str) -> Result<()> {
+            self.inner.remove(entry)
+        }
+    }
+
+    #[test]
+    fn interrupted_save_keeps_old_document() {
+        let store = ChunkedStore::new(FailingAfter { inner: LimitedBackend::default(), writes_left: Mutex::new(usize::MAX) });
+        let old = token_set_sized(5000);
+        store.save("xero:default", &old).unwrap();
+
+        *store.backend.writes_left.lock().unwrap() = 2;
+        assert!(store.save("xero:default", &token_set_sized(4000)).is_err());
+
+        assert_eq!(store.load("xero:default").unwrap().as_deref(), Some(old.as_str()));
     }
 
     #[test]

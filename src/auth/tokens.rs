@@ -7,7 +7,7 @@ use crate::auth::store::TokenStore;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
-/// How the profile obtains access tokens.
+/// Grant through which the profile obtains access tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantKind {
@@ -34,7 +34,7 @@ pub struct TokenSet {
 }
 
 impl TokenSet {
-    /// Whether the access token is usable for at least `margin` more.
+    /// Returns whether the access token stays valid for at least `margin`.
     pub fn access_token_fresh(&self, margin: chrono::Duration) -> bool {
         match (&self.access_token, self.access_token_expires_at) {
             (Some(_), Some(expires_at)) => expires_at - margin > Utc::now(),

@@ -23,7 +23,7 @@ use crate::sync::state::{RecordedPayment, SyncState};
 use crate::xero::api::{Document, DocumentEndpoint};
 
 /// How long a run waits for an overlapping run of the same profile, unless
-/// `XEROSYNC_LOCK_TIMEOUT` (seconds) says otherwise.
+/// `XEROSYNC_LOCK_TIMEOUT` (seconds) sets another wait.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 fn lock_wait() -> Duration {

@@ -1,4 +1,4 @@
-//! `sync payments`: what Xero says about the documents this profile pushed,
+//! `sync payments`: what Xero reports about the documents this profile pushed,
 //! and the write-back of each new Xero payment to Productive, exactly once.
 //!
 //! Statuses come from Xero's own figures (`Status`, `AmountPaid`,

@@ -34,9 +34,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_ATTEMPTS: u32 = 5;
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 
-/// 429 answers waited out before the run gives up (exit 75).
+/// 429 responses waited out before the run gives up (exit 75).
 const MAX_RATE_LIMIT_WAITS: u32 = 30;
-/// The longest single `Retry-After` wait for the minute limit; longer waits end the run.
+/// Maximum single `Retry-After` wait for the minute limit. A longer wait ends the run.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 /// The organisation every accounting request is sent to.
@@ -352,8 +352,8 @@ impl XeroClient {
         }
     }
 
-    /// A 403 usually means the organisation was disconnected; `/connections`
-    /// tells, so the message can name it.
+    /// Builds the error for a 403, which usually means the organisation was
+    /// disconnected. `/connections` shows whether it was, so the message can name it.
     async fn forbidden(&self, text: &str, headers: &HeaderMap) -> Error {
         let flag = profile_flag(self.session.profile());
         let Some(tenant) = &self.tenant else {
@@ -382,7 +382,7 @@ impl XeroClient {
 
 impl XeroClient {
     /// Asks `/connections` whether the tenant is still connected, with one
-    /// plain request (no retries); `None` when that cannot be told.
+    /// plain request (no retries); `None` when the request fails.
     async fn tenant_still_connected(&self, tenant_id: &str) -> Option<bool> {
         let token = self.session.access_token().await.ok()?;
         let request = ApiRequest::get("/connections");
