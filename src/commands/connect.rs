@@ -34,6 +34,11 @@ pub async fn run(context: &Context, args: ConnectArgs) -> Result<i32> {
         return Err(Error::usage("--scopes is empty; give the Xero scopes separated by spaces, such as \"offline_access accounting.invoices\""));
     }
 
+    // Reach the token store before the sign-in, so a locked or missing
+    // keyring is reported before the user goes through the browser.
+    let store = open_store(settings.token_store, settings.profile_dir());
+    store.load(&crate::auth::tokens::xero_key(&settings.profile))?;
+
     let tokens = if args.custom_connection {
         custom_connection_tokens(context).await?
     } else {
@@ -52,7 +57,6 @@ pub async fn run(context: &Context, args: ConnectArgs) -> Result<i32> {
         .await?
     };
 
-    let store = open_store(settings.token_store, settings.profile_dir());
     save_token_set(store.as_ref(), &settings.profile, &tokens)?;
 
     let session = Session::with_tokens(
