@@ -74,7 +74,11 @@ fn main() {
     let payload_bytes: usize = export
         .invoices
         .iter()
-        .map(|invoice| xerosync::sync::invoices::payload(invoice, &mapping, Some("contact-id")).to_string().len())
+        .map(|invoice| {
+            xerosync::sync::invoices::payload(invoice, &mapping, Some("contact-id"))
+                .to_string()
+                .len()
+        })
         .sum();
     let mapping_elapsed = mapping_started.elapsed();
 

@@ -47,7 +47,9 @@ fn invocations(text: &str) -> Vec<Vec<String>> {
         let code = code.split(" | ").last().unwrap_or(code);
         let words = shell_words(code);
         // `cargo run -- ARGS` runs xerosync from the source tree.
-        if words.first().map(String::as_str) == Some("cargo") && words.get(1).map(String::as_str) == Some("run") {
+        if words.first().map(String::as_str) == Some("cargo")
+            && words.get(1).map(String::as_str) == Some("run")
+        {
             if let Some(dashes) = words.iter().position(|w| w == "--") {
                 let mut command = vec!["xerosync".to_string()];
                 command.extend(words[dashes + 1..].iter().cloned());
@@ -55,8 +57,16 @@ fn invocations(text: &str) -> Vec<Vec<String>> {
             }
             continue;
         }
-        let Some(start) = words.iter().position(|w| w == "xerosync" || w.ends_with("/xerosync")) else { continue };
-        if words[..start].iter().any(|w| w == "install" || w == "cargo") {
+        let Some(start) = words
+            .iter()
+            .position(|w| w == "xerosync" || w.ends_with("/xerosync"))
+        else {
+            continue;
+        };
+        if words[..start]
+            .iter()
+            .any(|w| w == "install" || w == "cargo")
+        {
             continue;
         }
         let mut command = vec!["xerosync".to_string()];
@@ -84,7 +94,11 @@ fn code_blocks(markdown: &str) -> String {
 
 fn assert_all_parse(source: &str, text: &str, at_least: usize) {
     let commands = invocations(text);
-    assert!(commands.len() >= at_least, "{source}: expected at least {at_least} xerosync commands, found {}", commands.len());
+    assert!(
+        commands.len() >= at_least,
+        "{source}: expected at least {at_least} xerosync commands, found {}",
+        commands.len()
+    );
     for command in commands {
         if let Err(err) = Cli::try_parse_from(&command) {
             panic!("{source}: `{}` does not parse:\n{err}", command.join(" "));
@@ -104,16 +118,28 @@ fn cron_and_systemd_commands_parse() {
     assert_all_parse("examples/crontab", &crontab, 1);
 
     let service = std::fs::read_to_string("examples/systemd/xerosync-payments.service").unwrap();
-    let exec = service.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("ExecStart line");
+    let exec = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart line");
     assert_all_parse("xerosync-payments.service", exec, 1);
-    assert!(exec.contains(" -q"), "the timer's command is not quiet: {exec}");
+    assert!(
+        exec.contains(" -q"),
+        "the timer's command is not quiet: {exec}"
+    );
 }
 
 #[test]
 fn readme_names_both_commands() {
     let readme = std::fs::read_to_string("README.md").unwrap();
-    assert!(readme.contains("cargo run --release --example month_end"), "the month-end command is missing");
-    assert!(readme.contains("\ncargo test\n"), "the test command is missing");
+    assert!(
+        readme.contains("cargo run --release --example month_end"),
+        "the month-end command is missing"
+    );
+    assert!(
+        readme.contains("\ncargo test\n"),
+        "the test command is missing"
+    );
 }
 
 #[test]

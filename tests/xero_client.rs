@@ -335,41 +335,69 @@ fn client_keeps_five_in_flight_per_tenant() {
 #[test]
 fn custom_connection_without_browser() {
     let env = TestEnv::with(|config| {
-        config.custom_connection =
-            Some(("CUSTOMCLIENT".into(), "custom-secret-0123456789".into(), xerosync::sandbox::xero::DEFAULT_TENANT_ID.into()));
+        config.custom_connection = Some((
+            "CUSTOMCLIENT".into(),
+            "custom-secret-0123456789".into(),
+            xerosync::sandbox::xero::DEFAULT_TENANT_ID.into(),
+        ));
     });
     let custom = |args: &[&str]| {
         let mut command = env.cmd();
-        command.env("XERO_CLIENT_ID", "CUSTOMCLIENT").env("BROWSER", "false").args(args);
+        command
+            .env("XERO_CLIENT_ID", "CUSTOMCLIENT")
+            .env("BROWSER", "false")
+            .args(args);
         command
     };
 
-    let output = env.run_with(custom(&["connect", "--custom-connection"]).write_stdin("custom-secret-0123456789\n"));
+    let output = env.run_with(
+        custom(&["connect", "--custom-connection"]).write_stdin("custom-secret-0123456789\n"),
+    );
 
     assert_success(&output, "connect --custom-connection");
     let status = json(&env.run_with(&mut custom(&["status", "--json"])));
     assert_eq!(status["connection_type"], "custom_connection");
-    assert_eq!(status["tenant"]["id"], xerosync::sandbox::xero::DEFAULT_TENANT_ID);
+    assert_eq!(
+        status["tenant"]["id"],
+        xerosync::sandbox::xero::DEFAULT_TENANT_ID
+    );
     assert_eq!(status["refresh_token_stored"], false);
 
     env.xero.expire_access_tokens();
-    assert_success(&env.run_with(&mut custom(&["tenants"])), "tenants after expiry");
-    assert_eq!(token_grants(&env, "client_credentials"), 2, "the expired token was not replaced by the client-credentials grant");
+    assert_success(
+        &env.run_with(&mut custom(&["tenants"])),
+        "tenants after expiry",
+    );
+    assert_eq!(
+        token_grants(&env, "client_credentials"),
+        2,
+        "the expired token was not replaced by the client-credentials grant"
+    );
     env.assert_no_secrets_leaked();
 }
 
 #[test]
 fn custom_connection_wrong_secret_exits_78() {
     let env = TestEnv::with(|config| {
-        config.custom_connection =
-            Some(("CUSTOMCLIENT".into(), "custom-secret-0123456789".into(), xerosync::sandbox::xero::DEFAULT_TENANT_ID.into()));
+        config.custom_connection = Some((
+            "CUSTOMCLIENT".into(),
+            "custom-secret-0123456789".into(),
+            xerosync::sandbox::xero::DEFAULT_TENANT_ID.into(),
+        ));
     });
 
     let output = env.run_with(
-        env.cmd().env("XERO_CLIENT_ID", "CUSTOMCLIENT").env("XERO_CLIENT_SECRET", "wrong-secret-value").args(["connect", "--custom-connection"]),
+        env.cmd()
+            .env("XERO_CLIENT_ID", "CUSTOMCLIENT")
+            .env("XERO_CLIENT_SECRET", "wrong-secret-value")
+            .args(["connect", "--custom-connection"]),
     );
 
     assert_exit(&output, 78, "wrong client secret");
-    assert!(stderr(&output).contains("invalid_client"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("invalid_client"),
+        "{}",
+        stderr(&output)
+    );
     assert!(!env.path().join("profiles/default/token.json").exists());
 }

@@ -143,7 +143,8 @@ impl<B: SecretBackend> ChunkedStore<B> {
     fn remove_parts(&self, key: &str, head: Option<(u64, usize)>) -> Result<()> {
         if let Some((generation, count)) = head {
             for index in 1..=count {
-                self.backend.remove(&Self::part_name(key, generation, index))?;
+                self.backend
+                    .remove(&Self::part_name(key, generation, index))?;
             }
         }
         Ok(())
@@ -184,9 +185,11 @@ impl<B: SecretBackend> TokenStore for ChunkedStore<B> {
         } else {
             let generation = old.map(|(generation, _)| generation + 1).unwrap_or(1);
             for (index, part) in parts.iter().enumerate() {
-                self.backend.set(&Self::part_name(key, generation, index + 1), part)?;
+                self.backend
+                    .set(&Self::part_name(key, generation, index + 1), part)?;
             }
-            self.backend.set(key, &format!("chunks:{generation}:{}", parts.len()))?;
+            self.backend
+                .set(key, &format!("chunks:{generation}:{}", parts.len()))?;
         }
         self.remove_parts(key, old)
     }
@@ -402,14 +405,20 @@ mod tests {
 
     #[test]
     fn interrupted_save_keeps_old_document() {
-        let store = ChunkedStore::new(FailingAfter { inner: LimitedBackend::default(), writes_left: Mutex::new(usize::MAX) });
+        let store = ChunkedStore::new(FailingAfter {
+            inner: LimitedBackend::default(),
+            writes_left: Mutex::new(usize::MAX),
+        });
         let old = token_set_sized(5000);
         store.save("xero:default", &old).unwrap();
 
         *store.backend.writes_left.lock().unwrap() = 2;
         assert!(store.save("xero:default", &token_set_sized(4000)).is_err());
 
-        assert_eq!(store.load("xero:default").unwrap().as_deref(), Some(old.as_str()));
+        assert_eq!(
+            store.load("xero:default").unwrap().as_deref(),
+            Some(old.as_str())
+        );
     }
 
     #[test]

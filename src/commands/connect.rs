@@ -36,8 +36,11 @@ pub async fn run(context: &Context, args: ConnectArgs) -> Result<i32> {
 
     // Reach the token store before the sign-in, so a locked or missing
     // keyring is reported before the user goes through the browser.
+    // A locked collection may still list entries, so probe with a write.
     let store = open_store(settings.token_store, settings.profile_dir());
-    store.load(&crate::auth::tokens::xero_key(&settings.profile))?;
+    let probe = format!("probe:{}", settings.profile);
+    store.save(&probe, "xerosync checks that it can store tokens here")?;
+    store.delete(&probe)?;
 
     let tokens = if args.custom_connection {
         custom_connection_tokens(context).await?

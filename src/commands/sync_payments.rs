@@ -402,10 +402,12 @@ fn write_output(path: &Path, document: &Value, reports: &[DocumentStatus]) -> Re
     let bytes = match extension.as_str() {
         "json" => serde_json::to_vec_pretty(document).expect("a JSON value always serializes"),
         "csv" => csv_report(reports)?,
-        _ => return Err(Error::usage(format!(
+        _ => {
+            return Err(Error::usage(format!(
             "--output {} has no .csv or .json extension; name the file report.csv or report.json",
             path.display()
-        ))),
+        )))
+        }
     };
     write_atomic(path, &bytes, None)
 }

@@ -198,10 +198,7 @@ fn where_literal(value: &str) -> String {
 }
 
 /// Splits values into groups whose joined query stays under [`MAX_QUERY_CHARS`].
-pub fn chunk_by_length(
-    values: &[String],
-    cost: impl Fn(&str) -> usize,
-) -> Vec<Vec<&String>> {
+pub fn chunk_by_length(values: &[String], cost: impl Fn(&str) -> usize) -> Vec<Vec<&String>> {
     let mut chunks = Vec::new();
     let mut current: Vec<&String> = Vec::new();
     let mut length = 0;

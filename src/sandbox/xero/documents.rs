@@ -526,9 +526,7 @@ fn write_one(
     // Xero accepts only the base currency and the currencies the
     // organisation added under Settings > Currencies.
     // NOTE: the wording of Xero's message for this case is not on record.
-    if !books
-        .currencies.contains(&document.currency_code)
-    {
+    if !books.currencies.contains(&document.currency_code) {
         errors.push(format!(
             "The currency {} is not enabled for this organisation. Add it under Settings > Currencies.",
             document.currency_code
