@@ -27,7 +27,7 @@ fn main() {
     }
 }
 
-/// A valid export of `count` one-line EUR invoices numbered from `first`,
+/// Generates a valid export of `count` one-line EUR invoices numbered from `first`,
 /// spread over `clients` clients, all issued on `issued`.
 fn export(first: usize, count: usize, clients: usize, issued: &str) -> String {
     let mut text = String::from(HEADER);

@@ -31,7 +31,7 @@ fn run() -> Result<(), String> {
     let xero = &sandbox.xero;
     let productive = &sandbox.productive;
 
-    // Productive knows the invoices of the sample export.
+    // Productive has the invoices of the sample export.
     let sample =
         read_export(&export, ExportFormat::Csv, &Mapping::default()).map_err(|e| e.to_string())?;
     for invoice in &sample.invoices {

@@ -1,6 +1,6 @@
 //! Every `xerosync` command shown in the README, the sample crontab and the
-//! systemd unit is valid for the command-line parser; the flows themselves
-//! run in the month-end example and the integration tests.
+//! systemd unit must parse. The flows themselves run in the month-end example
+//! and the integration tests.
 
 use clap::Parser;
 use xerosync::cli::Cli;
@@ -37,7 +37,7 @@ fn shell_words(line: &str) -> Vec<String> {
     words
 }
 
-/// The `xerosync ...` invocations in `text`: from the word `xerosync` (or a
+/// Collects the `xerosync ...` invocations in `text`: from the word `xerosync` (or a
 /// path ending in `/xerosync`, or `cargo run --`) up to a comment, pipe or
 /// end of line.
 fn invocations(text: &str) -> Vec<Vec<String>> {

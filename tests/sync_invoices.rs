@@ -49,8 +49,8 @@ fn decimal(value: &Value) -> Decimal {
     value.to_string().trim_matches('"').parse().unwrap()
 }
 
-/// A connected environment in which INV-2025-0117 already exists in Xero,
-/// as the export says.
+/// Connects and selects the tenant, with INV-2025-0117 already in Xero as
+/// the export states.
 fn ready() -> TestEnv {
     let env = TestEnv::new();
     env.connect_and_select();
@@ -597,7 +597,7 @@ fn server_error_storm_exits_75() {
     assert!(writes(&env).is_empty());
 }
 
-/// A valid export of `count` one-line EUR invoices spread over 10 clients.
+/// Generates a valid export of `count` one-line EUR invoices for 10 clients.
 fn generated_export(count: usize) -> String {
     let header = std::fs::read_to_string(CSV)
         .unwrap()

@@ -82,7 +82,7 @@ impl Sandbox {
         })
     }
 
-    /// The binary with this sandbox's home and simulated browser.
+    /// Builds a command for the binary with this sandbox's home and simulated browser.
     pub fn command(&self, args: &[&str]) -> Result<Command, String> {
         let mut command = Command::new(&self.binary);
         command

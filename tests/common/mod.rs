@@ -32,7 +32,7 @@ pub struct TestEnv {
     outputs: Mutex<Vec<String>>,
 }
 
-/// A port that was free a moment ago, for the redirect URI.
+/// Returns a port that was free a moment ago, for the redirect URI.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -113,7 +113,7 @@ impl TestEnv {
         }
     }
 
-    /// The binary with a hermetic environment.
+    /// Builds a command for the binary with a hermetic environment.
     pub fn cmd(&self) -> Command {
         let mut command = Command::cargo_bin("xerosync").unwrap();
         for name in [
@@ -167,8 +167,8 @@ impl TestEnv {
         assert_success(&output, "tenants --select");
     }
 
-    /// Every secret value the double saw in token requests, and the tokens
-    /// it issued (recognised by their prefixes).
+    /// Collects every secret value the double received in token requests and
+    /// bearer headers.
     fn secrets_seen(&self) -> Vec<String> {
         let mut secrets = Vec::new();
         for request in self.xero.requests() {
