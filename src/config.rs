@@ -69,7 +69,7 @@ pub struct ProfileSection {
     pub tenant_name: Option<String>,
 }
 
-/// How Productive data becomes Xero data (`[mapping]`).
+/// Mapping of Productive data to Xero data (`[mapping]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
@@ -83,12 +83,12 @@ pub struct Mapping {
     pub line_amount_types: String,
     /// Days after the issue date used as the due date when the export has none.
     pub due_days: Option<u32>,
-    /// What goes into Xero's Reference: `subject`, `po_number`, `number` or `none`.
+    /// Source of Xero's Reference: `subject`, `po_number`, `number` or `none`.
     #[serde(default = "default_reference")]
     pub reference: String,
     /// Xero BrandingThemeID put on every invoice and credit note.
     pub branding_theme_id: Option<String>,
-    /// Which client field matches Xero's ContactNumber: `client_code`, `client_id` or `none`.
+    /// Client field matched against Xero's ContactNumber: `client_code`, `client_id` or `none`.
     #[serde(default = "default_contact_number")]
     pub contact_number: String,
     /// Productive service type name to Xero account code.
@@ -191,7 +191,7 @@ impl Mapping {
     }
 }
 
-/// Which token store keeps the secrets.
+/// Token store that keeps the secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenStoreKind {
     Keyring,
@@ -387,7 +387,7 @@ impl Settings {
         })
     }
 
-    /// The folder that holds this profile's token file, sync state and locks.
+    /// Returns the folder of this profile's token file, sync state and locks.
     pub fn profile_dir(&self) -> PathBuf {
         self.data_dir.join("profiles").join(&self.profile)
     }
@@ -402,7 +402,7 @@ impl Settings {
         })
     }
 
-    /// The selected tenant, or exit 77 telling the user to pick one.
+    /// Returns the selected tenant, or fails with exit 77 asking the user to pick one.
     pub fn require_tenant(&self) -> Result<(String, String)> {
         match (&self.profile_section.tenant_id, &self.profile_section.tenant_name) {
             (Some(id), name) => Ok((id.clone(), name.clone().unwrap_or_else(|| id.clone()))),

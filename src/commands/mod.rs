@@ -18,14 +18,14 @@ use crate::config::{Overrides, Settings};
 use crate::error::{Error, Result};
 use crate::xero::http::{Tenant, XeroClient};
 
-/// What every command gets: the global options and the resolved settings.
+/// Global options and resolved settings, passed to every command.
 pub struct Context {
     pub global: GlobalArgs,
     pub settings: Settings,
 }
 
 impl Context {
-    /// Whether prompting is allowed: not switched off and both stdin and
+    /// Returns whether prompting is allowed: not switched off and both stdin and
     /// stderr are terminals.
     pub fn interactive(&self) -> bool {
         !self.global.non_interactive
@@ -33,12 +33,12 @@ impl Context {
             && std::io::stderr().is_terminal()
     }
 
-    /// Whether to print text for people on stdout.
+    /// Returns whether to print text for people on stdout.
     pub fn human(&self) -> bool {
         !self.global.json
     }
 
-    /// A client for the selected organisation, or exit 77.
+    /// Builds a client for the selected organisation, or fails with exit 77.
     pub fn tenant_client(&self) -> Result<XeroClient> {
         let (id, name) = self.settings.require_tenant()?;
         let session = Session::open(&self.settings)?;
@@ -49,7 +49,7 @@ impl Context {
         )
     }
 
-    /// A client for tenantless calls such as `/connections`.
+    /// Builds a client for tenantless calls such as `/connections`.
     pub fn connection_client(&self, session: Arc<Session>) -> Result<XeroClient> {
         XeroClient::new(self.settings.endpoints.api_url.clone(), session, None)
     }

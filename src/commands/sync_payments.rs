@@ -188,8 +188,8 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
     Ok(if attention { 1 } else { 0 })
 }
 
-/// The Productive client when `[productive]` is configured; a config error
-/// when it is configured but no token is available.
+/// Builds the Productive client when `[productive]` is configured, and fails
+/// with a config error when it is configured but no token is available.
 fn productive_client(context: &Context) -> Result<Option<ProductiveClient>> {
     let settings = &context.settings;
     let Some(productive) = &settings.productive else {
@@ -412,7 +412,7 @@ fn write_output(path: &Path, document: &Value, reports: &[DocumentStatus]) -> Re
     write_atomic(path, &bytes, None)
 }
 
-/// One CSV row per payment, or one row for a document without payments.
+/// Writes one CSV row per payment, or one row for a document without payments.
 fn csv_report(reports: &[DocumentStatus]) -> Result<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [

@@ -4,7 +4,7 @@
 //! Nothing is ever created twice: documents this profile already pushed are
 //! in the sync state; documents already in Xero are found by number before
 //! any write; batches carry an `Idempotency-Key` derived from their content,
-//! so a retried or rerun batch is answered from Xero's record of the first.
+//! so Xero replays its stored response to a retried or rerun batch.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -52,7 +52,7 @@ impl Outcome {
     }
 }
 
-/// What happened to one document of the export.
+/// Outcome of one document of the export.
 #[derive(Debug, Clone)]
 pub struct DocumentReport {
     pub number: String,
@@ -95,7 +95,7 @@ pub fn xero_sign(invoice: &Invoice, amount: Decimal) -> Decimal {
     }
 }
 
-/// The due date sent to Xero: the export's, else issue date plus
+/// Returns the due date sent to Xero: the export's, else the issue date plus
 /// `mapping.due_days`.
 pub fn due_date(invoice: &Invoice, mapping: &Mapping) -> Option<chrono::NaiveDate> {
     invoice.due_date.or_else(|| {
@@ -180,13 +180,13 @@ pub fn payload(invoice: &Invoice, mapping: &Mapping, contact_id: Option<&str>) -
     document
 }
 
-/// A decimal as a JSON number with its exact digits.
+/// Converts a decimal to a JSON number with its exact digits.
 fn number(value: Decimal) -> Value {
     serde_json::from_str(&value.normalize().to_string())
         .expect("a decimal's text is a valid JSON number")
 }
 
-/// The `Idempotency-Key` of a batch: a hash of the organisation, the
+/// Derives the `Idempotency-Key` of a batch: a hash of the organisation, the
 /// endpoint and the exact body, so the same batch always gets the same key
 /// and a different batch never does. Xero allows up to 128 characters.
 pub fn idempotency_key(tenant_id: &str, endpoint: &str, body: &[Value]) -> String {
@@ -283,7 +283,7 @@ fn dedup(values: &[String]) -> Vec<String> {
     unique
 }
 
-/// A Productive client's key in the sync state.
+/// Returns a Productive client's key in the sync state.
 fn client_key(client: &Client) -> String {
     client.id.clone()
 }
@@ -430,7 +430,7 @@ fn archived_message(productive_client: &Client, contact: &Contact) -> String {
     )
 }
 
-/// The Xero contact created for a Productive client.
+/// Builds the Xero contact created for a Productive client.
 pub fn contact_payload(client: &Client, mapping: &Mapping) -> Value {
     let mut contact = json!({ "Name": client.name.trim() });
     if let Some(number) = contact_number_for(client, mapping) {

@@ -22,7 +22,7 @@ use crate::xero::http::XeroClient;
 /// fingerprints keep them out of the next report.
 pub const WATERMARK_OVERLAP: Duration = Duration::seconds(1);
 
-/// A document's payment state, derived from Xero's figures.
+/// Derives a document's payment state from Xero's figures.
 pub fn payment_state(document: &Document, is_credit_note: bool) -> &'static str {
     let zero = Decimal::ZERO;
     let paid = document.amount_paid.unwrap_or(zero);
@@ -100,8 +100,8 @@ pub async fn fetch_changed(
     }
 }
 
-/// The next watermark: the newest `UpdatedDateUTC` seen minus the overlap,
-/// never earlier than the current one. Taken from Xero's clock, not ours.
+/// Computes the next watermark: the newest `UpdatedDateUTC` seen minus the
+/// overlap, never earlier than the current one. It comes from Xero's clock, not ours.
 pub fn next_watermark(
     current: Option<DateTime<Utc>>,
     documents: &[Document],
@@ -119,8 +119,8 @@ pub fn next_watermark(
 pub struct Attention {
     pub payment_id: Option<String>,
     pub reason: String,
-    /// True when the run must exit 1 so cron alerts a person; false for
-    /// notes such as a partial payment that was recorded as it is.
+    /// Set when the run must exit 1 so that cron alerts a person. Notes, such
+    /// as a partial payment recorded as it is, leave it unset.
     pub action_required: bool,
 }
 

@@ -84,8 +84,8 @@ impl SyncState {
         }
     }
 
-    /// The state file of an organisation: one per tenant, so selecting
-    /// another organisation never mixes their records.
+    /// Returns the state file of an organisation. There is one per tenant, so
+    /// selecting another organisation never mixes their records.
     pub fn path(profile_dir: &Path, tenant_id: &str) -> PathBuf {
         let safe: String = tenant_id
             .chars()
