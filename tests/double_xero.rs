@@ -1459,6 +1459,37 @@ async fn post_updates_invoice_by_number_and_void() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn simultaneous_connections_all_answered() {
+    const CONNECTIONS: usize = 16;
+    let double = start(DoubleConfig::default());
+    // The delay keeps every connection busy until all have been opened.
+    double.inject(Fault {
+        method: Some("GET".into()),
+        path_prefix: "/connections".into(),
+        times: CONNECTIONS,
+        action: FaultAction::Delay(Duration::from_millis(200)),
+    });
+
+    // One client per request, so that each request opens its own
+    // connection. The clients keep their connections open until every
+    // request has its response, so no request can wait for another
+    // connection to close.
+    let clients: Vec<Client> = (0..CONNECTIONS).map(|_| client()).collect();
+    let calls = clients.iter().map(|client| {
+        client
+            .get(format!("{}/connections", double.base_url()))
+            .timeout(Duration::from_secs(10))
+            .send()
+    });
+    let results = futures::future::join_all(calls).await;
+
+    for result in results {
+        let response = result.expect("every connection gets a response within 10 s");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
 #[tokio::test]
 async fn drop_after_commit_breaks_the_connection() {
     let double = start(DoubleConfig::default());

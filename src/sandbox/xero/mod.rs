@@ -13,6 +13,7 @@ mod contacts;
 mod documents;
 mod fields;
 mod format;
+mod http1;
 mod identity;
 mod limits;
 mod payments;

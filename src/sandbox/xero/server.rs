@@ -1,34 +1,34 @@
-//! The HTTP side of the double: a tiny_http server with a pool of worker
-//! threads, behind a loopback relay that can cut a client's connection.
+//! The HTTP side of the double: an HTTP/1.1 server with one thread per
+//! client connection.
 //!
-//! The relay exists for `FaultAction::DropAfterCommit`. tiny_http keeps a
-//! connection open after a response and gives no access to the socket, so a
-//! partial response would leave the client waiting for the rest. The relay
-//! owns the client's socket and can shut it down, which the client sees as a
-//! connection closed before the response, like a lost Xero response.
+//! The double serves connections itself instead of through tiny_http.
+//! tiny_http 0.12.0 hands each new connection to a thread pool that decides
+//! whether to start a thread from its count of idle threads
+//! (`TaskPool::spawn`), and a thread it has just woken stays in that count
+//! until it runs. So when several connections arrive at once, one can be
+//! queued with no thread to read it, and it waits until another keep-alive
+//! connection closes. A client that opens five connections for five
+//! concurrent calls then has one call time out. Owning the socket also lets
+//! `FaultAction::DropAfterCommit` close a connection before any byte of the
+//! response, like a lost Xero response.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, BufReader};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::http1::{self, ReadError};
 use super::limits::{self, Problem, Remaining};
 use super::state::State;
 use super::{accounting, identity, FaultAction, RecordedRequest};
 
-/// Worker threads calling `recv()`, so that concurrent requests really
-/// overlap and the concurrency limit can be measured.
-const WORKER_THREADS: usize = 24;
-/// How often an idle worker checks whether the double is stopping.
-const WORKER_POLL: Duration = Duration::from_millis(50);
-
-/// The state shared by all worker threads.
+/// The state shared by all connection threads.
 pub(crate) struct Shared {
     state: Mutex<State>,
 }
@@ -155,70 +155,206 @@ impl From<Reply> for Handled {
     }
 }
 
-/// The running server: relay, tiny_http server and worker threads.
+/// The running server: a thread accepting connections on 127.0.0.1 and one
+/// thread per open connection.
 pub(crate) struct Running {
     pub address: SocketAddr,
-    stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
-    relay: Arc<Relay>,
+    stopping: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+    connections: Arc<Connections>,
 }
 
 impl Running {
     pub fn start(shared: Arc<Shared>) -> io::Result<Running> {
-        let http = tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?;
-        let upstream = http
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| io::Error::other("tiny_http did not bind a TCP address"))?;
-        let http = Arc::new(http);
-        let relay = Arc::new(Relay::start(upstream)?);
-        let stop = Arc::new(AtomicBool::new(false));
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let address = listener.local_addr()?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(Connections::default());
 
-        let mut workers = Vec::with_capacity(WORKER_THREADS);
-        for index in 0..WORKER_THREADS {
-            let http = Arc::clone(&http);
-            let shared = Arc::clone(&shared);
-            let relay = Arc::clone(&relay);
-            let stop = Arc::clone(&stop);
-            let worker = thread::Builder::new()
-                .name(format!("xero-double-{index}"))
-                .spawn(move || run_worker(&http, &shared, &relay, &stop))?;
-            workers.push(worker);
-        }
+        let acceptor = {
+            let stopping = Arc::clone(&stopping);
+            let connections = Arc::clone(&connections);
+            thread::Builder::new()
+                .name("xero-double-accept".into())
+                .spawn(move || accept_connections(&listener, &shared, &connections, &stopping))?
+        };
 
         Ok(Running {
-            address: relay.address,
-            stop,
-            workers,
-            relay,
+            address,
+            stopping,
+            acceptor: Some(acceptor),
+            connections,
         })
     }
 }
 
 impl Drop for Running {
+    /// Stops accepting connections and waits for the open ones to end. A
+    /// request being handled still gets its response.
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
+        self.stopping.store(true, Ordering::SeqCst);
+        // Wake the acceptor, which is blocked in accept().
+        let _ = TcpStream::connect(self.address);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
         }
-        self.relay.stop();
+        self.connections.close_all();
     }
 }
 
-fn run_worker(http: &tiny_http::Server, shared: &Shared, relay: &Relay, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        match http.recv_timeout(WORKER_POLL) {
-            Ok(Some(request)) => serve(request, shared, relay),
-            Ok(None) => {}
-            Err(error) => tracing::warn!(%error, "Xero double: accepting a connection failed"),
+/// The open client connections, so that stopping the double can end them.
+#[derive(Default)]
+struct Connections {
+    open: Mutex<HashMap<u64, TcpStream>>,
+    /// Notified whenever a connection is removed from `open`.
+    removed: Condvar,
+    next_id: AtomicU64,
+}
+
+impl Connections {
+    fn open(&self) -> MutexGuard<'_, HashMap<u64, TcpStream>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self, stream: &TcpStream) -> io::Result<u64> {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        self.open().insert(id, stream.try_clone()?);
+        Ok(id)
+    }
+
+    fn remove(&self, id: u64) {
+        self.open().remove(&id);
+        self.removed.notify_all();
+    }
+
+    /// Shuts down the read side of every connection and waits until their
+    /// threads have ended. A thread waiting for the next request then reads
+    /// end of file, and a thread handling a request writes the response
+    /// before it reads end of file.
+    fn close_all(&self) {
+        let mut open = self.open();
+        for stream in open.values() {
+            let _ = stream.shutdown(Shutdown::Read);
+        }
+        while !open.is_empty() {
+            open = self
+                .removed
+                .wait(open)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
 
-/// Reads, logs and responds to one request, applying the first matching
-/// fault.
-fn serve(mut request: tiny_http::Request, shared: &Shared, relay: &Relay) {
-    let incoming = read_incoming(&mut request);
+/// Removes a connection from `Connections` when its thread ends, even by a
+/// panic, so that stopping the double does not wait for it.
+struct Registration {
+    connections: Arc<Connections>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.connections.remove(self.id);
+    }
+}
+
+fn accept_connections(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    connections: &Arc<Connections>,
+    stopping: &AtomicBool,
+) {
+    for stream in listener.incoming() {
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "Xero double: accepting a connection failed");
+                continue;
+            }
+        };
+        let id = match connections.add(&stream) {
+            Ok(id) => id,
+            Err(error) => {
+                tracing::warn!(%error, "Xero double: registering a connection failed");
+                continue;
+            }
+        };
+        let shared = Arc::clone(shared);
+        let registration = Registration {
+            connections: Arc::clone(connections),
+            id,
+        };
+        let spawned = thread::Builder::new()
+            .name(format!("xero-double-connection-{id}"))
+            .spawn(move || {
+                let _registration = registration;
+                serve_connection(stream, &shared);
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "Xero double: starting a connection thread failed");
+        }
+    }
+}
+
+/// Serves the requests of one connection in order until the client closes
+/// it or sends `Connection: close`, a request is malformed or a fault cuts
+/// the connection.
+fn serve_connection(stream: TcpStream, shared: &Shared) {
+    // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add tens of
+    // milliseconds to small request/response exchanges.
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
+    let mut reader = match stream.try_clone() {
+        Ok(stream) => BufReader::new(stream),
+        Err(error) => {
+            tracing::warn!(%error, ?peer, "Xero double: cloning a connection failed");
+            return;
+        }
+    };
+    let mut writer = stream;
+
+    loop {
+        let request = match http1::read_request(&mut reader, &mut writer) {
+            Ok(request) => request,
+            Err(ReadError::Closed) => break,
+            Err(ReadError::Io(error)) => {
+                tracing::debug!(%error, ?peer, "Xero double: reading a request failed");
+                break;
+            }
+            Err(ReadError::Rejected(reply)) => {
+                tracing::debug!(
+                    status = reply.status,
+                    ?peer,
+                    "Xero double: rejected a malformed request"
+                );
+                let _ = http1::write_reply(&mut writer, &reply, "", false);
+                break;
+            }
+        };
+
+        let method = request.incoming.method.clone();
+        let Some(reply) = serve(request.incoming, shared) else {
+            // The request has been handled and committed. The client now
+            // loses the connection before any byte of the response.
+            break;
+        };
+        if let Err(error) = http1::write_reply(&mut writer, &reply, &method, request.keep_alive) {
+            tracing::debug!(%error, ?peer, "Xero double: writing a response failed");
+            break;
+        }
+        if !request.keep_alive {
+            break;
+        }
+    }
+    let _ = writer.shutdown(Shutdown::Both);
+}
+
+/// Logs and handles one request, applying the first matching fault.
+/// Returns the response, or `None` when a fault cuts the connection.
+fn serve(incoming: Incoming, shared: &Shared) -> Option<Reply> {
     let log_id = shared.lock().log_request(RecordedRequest {
         method: incoming.method.clone(),
         path: incoming.path.clone(),
@@ -260,60 +396,17 @@ fn serve(mut request: tiny_http::Request, shared: &Shared, relay: &Relay) {
         .complete_logged_request(log_id, reply.status, tenant_id);
 
     if drop_connection {
-        // The request has been handled and committed. The client now loses
-        // the connection before any byte of the response.
-        if let Some(address) = request.remote_addr().copied() {
-            relay.cut(address);
-        }
-        return;
+        return None;
     }
-
     let correlation_id = uuid::Uuid::new_v4().to_string();
     reply
         .headers
         .push(("Xero-Correlation-Id".into(), correlation_id));
-    let mut response = tiny_http::Response::from_data(reply.body).with_status_code(reply.status);
-    for (name, value) in &reply.headers {
-        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            response.add_header(header);
-        }
-    }
-    if let Err(error) = request.respond(response) {
-        tracing::debug!(%error, "Xero double: writing a response failed");
-    }
-}
-
-fn read_incoming(request: &mut tiny_http::Request) -> Incoming {
-    let url = request.url().to_string();
-    let (path, query) = match url.split_once('?') {
-        Some((path, query)) => (path.to_string(), query.to_string()),
-        None => (url, String::new()),
-    };
-    let headers = request
-        .headers()
-        .iter()
-        .map(|header| {
-            (
-                header.field.as_str().as_str().to_ascii_lowercase(),
-                header.value.as_str().to_string(),
-            )
-        })
-        .collect();
-    let mut body = Vec::new();
-    if let Err(error) = request.as_reader().read_to_end(&mut body) {
-        tracing::debug!(%error, "Xero double: reading a request body failed");
-    }
-    Incoming {
-        method: request.method().as_str().to_ascii_uppercase(),
-        path,
-        query,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    Some(reply)
 }
 
 /// Routes the request. A panic in a handler becomes a 500, as an unhandled
-/// error does in Xero, and the worker thread lives on.
+/// error does in Xero, and the connection thread lives on.
 fn route_catching_panics(shared: &Shared, incoming: &Incoming, delay: Option<Duration>) -> Handled {
     let result = panic::catch_unwind(AssertUnwindSafe(|| route(shared, incoming, delay)));
     result.unwrap_or_else(|_| {
@@ -389,119 +482,4 @@ fn injected_rate_limit(
         reply: limits::too_many_requests(problem, Some(retry_after), remaining),
         tenant_id,
     }
-}
-
-/// Relays loopback connections to the tiny_http server and keeps each
-/// client socket, keyed by the peer address tiny_http reports for the
-/// relayed connection.
-struct Relay {
-    address: SocketAddr,
-    links: Arc<Mutex<HashMap<SocketAddr, TcpStream>>>,
-    stopping: Arc<AtomicBool>,
-    acceptor: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Relay {
-    fn start(upstream: SocketAddr) -> io::Result<Relay> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let address = listener.local_addr()?;
-        let links: Arc<Mutex<HashMap<SocketAddr, TcpStream>>> = Arc::default();
-        let stopping = Arc::new(AtomicBool::new(false));
-
-        let acceptor = {
-            let links = Arc::clone(&links);
-            let stopping = Arc::clone(&stopping);
-            thread::Builder::new()
-                .name("xero-double-relay".into())
-                .spawn(move || {
-                    for client in listener.incoming() {
-                        if stopping.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        let Ok(client) = client else { continue };
-                        let links = Arc::clone(&links);
-                        thread::spawn(move || relay_connection(client, upstream, &links));
-                    }
-                })?
-        };
-
-        Ok(Relay {
-            address,
-            links,
-            stopping,
-            acceptor: Mutex::new(Some(acceptor)),
-        })
-    }
-
-    /// Shuts down the client socket whose upstream side has `upstream_peer`
-    /// as its local address.
-    fn cut(&self, upstream_peer: SocketAddr) {
-        let link = self
-            .links
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&upstream_peer);
-        if let Some(client) = link {
-            let _ = client.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        // Wake the acceptor, which is blocked in accept().
-        let _ = TcpStream::connect(self.address);
-        let acceptor = self
-            .acceptor
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(acceptor) = acceptor {
-            let _ = acceptor.join();
-        }
-        let links = std::mem::take(&mut *self.links.lock().unwrap_or_else(PoisonError::into_inner));
-        for client in links.values() {
-            let _ = client.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-fn relay_connection(
-    client: TcpStream,
-    upstream: SocketAddr,
-    links: &Mutex<HashMap<SocketAddr, TcpStream>>,
-) {
-    let Ok(upstream) = TcpStream::connect(upstream) else {
-        return;
-    };
-    // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add tens of
-    // milliseconds to small request/response exchanges.
-    let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
-    let (Ok(key), Ok(client_for_links)) = (upstream.local_addr(), client.try_clone()) else {
-        return;
-    };
-    links
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(key, client_for_links);
-
-    let (Ok(mut client_reader), Ok(mut upstream_writer)) =
-        (client.try_clone(), upstream.try_clone())
-    else {
-        return;
-    };
-    let forward = thread::spawn(move || {
-        let _ = io::copy(&mut client_reader, &mut upstream_writer);
-        let _ = upstream_writer.shutdown(Shutdown::Write);
-    });
-    let (mut upstream_reader, mut client_writer) = (upstream, client);
-    let _ = io::copy(&mut upstream_reader, &mut client_writer);
-    let _ = client_writer.shutdown(Shutdown::Both);
-    let _ = forward.join();
-    let _ = upstream_reader.shutdown(Shutdown::Both);
-
-    links
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&key);
 }
