@@ -36,6 +36,10 @@ pub async fn run(context: &Context, args: ConnectArgs) -> Result<i32> {
 
     // Reach the token store before the sign-in, so a locked or missing
     // keyring is reported before the user goes through the browser.
+    if !args.custom_connection {
+        settings.require_client_id()?;
+    }
+
     // A locked collection may still list entries, so probe with a write.
     let store = open_store(settings.token_store, settings.profile_dir());
     let probe = format!("probe:{}", settings.profile);

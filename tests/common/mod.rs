@@ -32,13 +32,28 @@ pub struct TestEnv {
     outputs: Mutex<Vec<String>>,
 }
 
-/// Returns a port that was free a moment ago, for the redirect URI.
+/// Returns a free port for the redirect URI. Ports come from 20000-32767,
+/// below Linux's ephemeral range, so a double started later on port 0
+/// cannot take the same port; each test process starts at its own offset.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    let _ = NEXT.compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = if port > 32_767 {
+            20_000 + port % 12_000
+        } else {
+            port
+        };
+        let v4_free = TcpListener::bind(("127.0.0.1", port)).is_ok();
+        let no_v6 = TcpListener::bind("[::1]:0").is_err();
+        let v6_free = no_v6 || TcpListener::bind(("::1", port)).is_ok();
+        if v4_free && v6_free {
+            return port;
+        }
+    }
 }
 
 impl TestEnv {
