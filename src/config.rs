@@ -238,6 +238,8 @@ pub struct Settings {
     pub token_store: TokenStoreKind,
     pub productive: Option<ProductiveSettings>,
     pub profile_section: ProfileSection,
+    /// Profiles that have a `[profiles.NAME]` section in the config file.
+    pub known_profiles: Vec<String>,
     pub mapping: Mapping,
 }
 
@@ -273,6 +275,13 @@ impl Settings {
                 .join("xerosync"),
         };
 
+        let explicit = overrides.config.is_some() || env("XEROSYNC_CONFIG").is_some();
+        if explicit && !config_path.exists() {
+            return Err(Error::config(format!(
+                "config file {} (from --config or XEROSYNC_CONFIG) does not exist; check the path, or leave the option out to use the default",
+                config_path.display()
+            )));
+        }
         let file = read_config_file(&config_path)?;
         let path = config_path.display().to_string();
 
@@ -371,6 +380,7 @@ impl Settings {
 
         file.mapping.check(&config_path)?;
         let profile_section = file.profiles.get(&profile).cloned().unwrap_or_default();
+        let known_profiles = file.profiles.keys().cloned().collect();
 
         Ok(Settings {
             config_path,
@@ -383,6 +393,7 @@ impl Settings {
             token_store,
             productive,
             profile_section,
+            known_profiles,
             mapping: file.mapping,
         })
     }
@@ -406,8 +417,15 @@ impl Settings {
     pub fn require_tenant(&self) -> Result<(String, String)> {
         match (&self.profile_section.tenant_id, &self.profile_section.tenant_name) {
             (Some(id), name) => Ok((id.clone(), name.clone().unwrap_or_else(|| id.clone()))),
+            (None, _) if !self.known_profiles.contains(&self.profile) && self.profile != "default" => Err(Error::not_connected(format!(
+                "profile \"{}\" is not in {} (known profiles: {}); check the spelling, or set it up with `xerosync connect --profile {}`",
+                self.profile,
+                self.config_path.display(),
+                if self.known_profiles.is_empty() { "none".to_string() } else { self.known_profiles.join(", ") },
+                self.profile
+            ))),
             (None, _) => Err(Error::not_connected(format!(
-                "profile \"{}\" has no Xero organisation selected; run `xerosync tenants --select NAME`{}",
+                "profile \"{}\" has no Xero organisation selected; run `xerosync tenants --select NAME{}`",
                 self.profile,
                 self.profile_flag()
             ))),

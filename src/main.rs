@@ -3,6 +3,14 @@ use clap::Parser;
 use xerosync::cli::Cli;
 
 fn main() {
+    // Die quietly on a closed pipe (`xerosync status | head`), as other
+    // command-line tools do, instead of panicking inside println!.
+    #[cfg(unix)]
+    // SAFETY: restoring the default SIGPIPE action before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

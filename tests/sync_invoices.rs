@@ -453,18 +453,27 @@ fn rate_limited_throughout() {
 #[test]
 fn two_rejected_others_created() {
     let env = ready();
+    // Xero rejects a bank account on an invoice line; xerosync's own check
+    // only requires an active account, so the two invoices reach Xero.
+    env.append_config("[mapping.accounts]\n\"Bank fees\" = \"090\"\n");
     let csv = std::fs::read_to_string(CSV).unwrap();
     let changed: String = csv
         .lines()
         .map(|line| {
             if line.starts_with("880111,") || line.starts_with("880120,") {
-                line.replace(",USD,", ",CHF,")
+                line.replacen(",Development,", ",Bank fees,", 1)
+                    .replacen(",Consulting,", ",Bank fees,", 1)
+                    .replacen(",Design,", ",Bank fees,", 1)
             } else {
                 line.to_string()
             }
         })
         .collect::<Vec<_>>()
         .join("\n");
+    assert!(
+        changed.contains("Bank fees"),
+        "the fixture changed; pick other service types"
+    );
     let file = env.path().join("two-bad.csv");
     std::fs::write(&file, format!("{changed}\n")).unwrap();
 
@@ -478,15 +487,52 @@ fn two_rejected_others_created() {
         .iter()
         .filter(|i| i["outcome"] == "rejected")
         .collect();
-    assert_eq!(rejected.len(), 2, "{report}");
-    assert!(
-        rejected
-            .iter()
-            .all(|r| !r["messages"].as_array().unwrap().is_empty()),
-        "rejections without Xero's messages"
-    );
+    let numbers: Vec<&str> = rejected
+        .iter()
+        .map(|r| r["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, vec!["INV-2025-0111", "INV-2025-0119"], "{report}");
+    for item in &rejected {
+        assert!(
+            item["messages"].to_string().contains("090"),
+            "no Xero message: {item}"
+        );
+    }
     assert_eq!(report["summary"]["created"], 22);
-    assert_eq!(env.xero.invoices(&env.xero.default_tenant_id()).len(), 22);
+    assert_eq!(
+        env.xero.invoices(&env.xero.default_tenant_id()).len(),
+        22,
+        "21 invoices created plus the one copied earlier"
+    );
+}
+
+#[test]
+fn currency_not_enabled_caught_before_writes() {
+    let env = ready();
+    let csv = std::fs::read_to_string(CSV).unwrap();
+    let changed: String = csv
+        .lines()
+        .map(|line| {
+            if line.starts_with("880111,") {
+                line.replace(",USD,", ",CHF,")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let file = env.path().join("chf.csv");
+    std::fs::write(&file, format!("{changed}\n")).unwrap();
+
+    let output = env.run(&["sync", "invoices", file.to_str().unwrap(), "--dry-run"]);
+
+    assert_exit(&output, 78, "currency not enabled");
+    let message = stderr(&output);
+    assert!(
+        message.contains("CHF") && message.contains("INV-2025-0111"),
+        "{message}"
+    );
+    assert!(writes(&env).is_empty());
 }
 
 #[test]

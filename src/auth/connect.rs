@@ -23,13 +23,35 @@ pub struct BrowserChoice {
     pub no_browser: bool,
 }
 
+/// A finished sign-in: the new token set (not yet stored) and the browser
+/// request to answer once it is stored.
+pub struct SignedIn {
+    pub tokens: TokenSet,
+    pub browser: Option<tiny_http::Request>,
+}
+
+impl SignedIn {
+    /// Answers the browser: success, or the error that stopped the command.
+    pub fn answer_browser(self, outcome: &Result<()>) {
+        let Some(request) = self.browser else { return };
+        match outcome {
+            Ok(()) => respond(request, 200, "xerosync is now connected to Xero. You can close this tab and return to the terminal."),
+            Err(err) => respond(
+                request,
+                500,
+                &format!("Sign-in worked, but xerosync could not store the tokens: {}. You can close this tab.", err.message),
+            ),
+        }
+    }
+}
+
 /// Runs the sign-in and returns the new token set (not yet stored).
 pub async fn authorize(
     settings: &Settings,
     scopes: &[String],
     browser: BrowserChoice,
     timeout: Duration,
-) -> Result<TokenSet> {
+) -> Result<SignedIn> {
     let client_id = settings.require_client_id()?.to_string();
     let client = oauth_client(settings, &client_id, None);
     let http = identity_http_client()?;
@@ -82,18 +104,16 @@ pub async fn authorize(
         .await;
 
     match exchanged {
-        Ok(response) => {
-            if let Some(request) = callback.browser {
-                respond(request, 200, "xerosync is now connected to Xero. You can close this tab and return to the terminal.");
-            }
-            Ok(token_set_from_response(
+        Ok(response) => Ok(SignedIn {
+            tokens: token_set_from_response(
                 &response,
                 GrantKind::AuthorizationCode,
                 &client_id,
                 scopes,
                 None,
-            ))
-        }
+            ),
+            browser: callback.browser,
+        }),
         Err(err) => {
             let error = describe_token_error(
                 &err,
@@ -145,6 +165,7 @@ fn open_browser(url: &str) {
         return;
     }
     if let Err(err) = open::that_detached(url) {
-        eprintln!("warning: could not open a browser ({err}); open the address above yourself.");
+        tracing::debug!("opening the browser failed: {err}");
+        eprintln!("warning: could not open a browser; open the address above yourself.");
     }
 }

@@ -132,6 +132,10 @@ pub fn describe_token_error(err: &TokenError, doing: &str, profile_flag: &str) -
                 "{doing}: Xero rejected the stored grant (invalid_grant). The connection was revoked, or it expired after 60 days without use. \
                  Run `xerosync connect{profile_flag}` to sign in again"
             )),
+            BasicErrorResponseType::InvalidClient if doing.contains("Custom Connection") => Error::config(format!(
+                "{doing}: Xero rejected the client id or secret (invalid_client). Check that XERO_CLIENT_ID (or client_id under [xero]) is the \
+                 Custom Connection app's client id and that the secret is that app's current client secret"
+            )),
             BasicErrorResponseType::InvalidClient => Error::config(format!(
                 "{doing}: Xero rejected the client id or secret (invalid_client). Check client_id under [xero] (or XERO_CLIENT_ID) against the app at developer.xero.com; \
                  an app registered as \"Web app\" needs the PKCE type \"Auth code with PKCE\""

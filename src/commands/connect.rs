@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 
-use crate::auth::connect::{authorize, BrowserChoice};
+use crate::auth::connect::{authorize, BrowserChoice, SignedIn};
 use crate::auth::oauth::{self, describe_token_error, oauth_client};
 use crate::auth::session::Session;
 use crate::auth::store::open_store;
@@ -46,8 +46,11 @@ pub async fn run(context: &Context, args: ConnectArgs) -> Result<i32> {
     store.save(&probe, "xerosync checks that it can store tokens here")?;
     store.delete(&probe)?;
 
-    let tokens = if args.custom_connection {
-        custom_connection_tokens(context).await?
+    let signed_in = if args.custom_connection {
+        SignedIn {
+            tokens: custom_connection_tokens(context).await?,
+            browser: None,
+        }
     } else {
         if !scopes.iter().any(|s| s == "offline_access") {
             eprintln!("warning: the scopes lack offline_access, so Xero issues no refresh token and the connection ends after 30 minutes.");
@@ -64,7 +67,10 @@ pub async fn run(context: &Context, args: ConnectArgs) -> Result<i32> {
         .await?
     };
 
-    save_token_set(store.as_ref(), &settings.profile, &tokens)?;
+    let saved = save_token_set(store.as_ref(), &settings.profile, &signed_in.tokens);
+    let tokens = signed_in.tokens.clone();
+    signed_in.answer_browser(&saved);
+    saved?;
 
     let session = Session::with_tokens(
         settings,

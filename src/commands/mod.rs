@@ -40,8 +40,8 @@ impl Context {
 
     /// Builds a client for the selected organisation, or fails with exit 77.
     pub fn tenant_client(&self) -> Result<XeroClient> {
-        let (id, name) = self.settings.require_tenant()?;
         let session = Session::open(&self.settings)?;
+        let (id, name) = self.settings.require_tenant()?;
         XeroClient::new(
             self.settings.endpoints.api_url.clone(),
             session,

@@ -85,13 +85,17 @@ pub fn read_export(path: &Path, format: ExportFormat, mapping: &Mapping) -> Resu
     let file = path.display().to_string();
     let parsed = match format {
         ExportFormat::Csv => {
-            let input = std::fs::File::open(path)
-                .map_err(|err| io_error("cannot open export", path, err))?;
+            let input = std::fs::File::open(path).map_err(|err| {
+                io_error("cannot open export", path, err)
+                    .with_kind(crate::error::Kind::InvalidInput)
+            })?;
             csv_export::read_csv(input, &file, mapping)?
         }
         ExportFormat::JsonApi => {
-            let text =
-                std::fs::read(path).map_err(|err| io_error("cannot read export", path, err))?;
+            let text = std::fs::read(path).map_err(|err| {
+                io_error("cannot read export", path, err)
+                    .with_kind(crate::error::Kind::InvalidInput)
+            })?;
             jsonapi_export::read_jsonapi(&text, &file)?
         }
     };

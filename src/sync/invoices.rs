@@ -211,6 +211,7 @@ pub async fn check_mapping_against_organisation(
 ) -> Result<()> {
     let accounts = api::accounts(client).await?;
     let tax_rates = api::tax_rates(client).await?;
+    let currencies = api::currencies(client).await?;
 
     let mut used_accounts: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut used_tax_types: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -250,27 +251,56 @@ pub async fn check_mapping_against_organisation(
     }
     let active_tax: Vec<_> = tax_rates
         .iter()
-        .filter(|t| t.status.eq_ignore_ascii_case("ACTIVE"))
+        .filter(|t| t.status.eq_ignore_ascii_case("ACTIVE") && t.revenue)
         .collect();
     for (tax_type, users) in &used_tax_types {
         if !active_tax.iter().any(|t| &t.tax_type == tax_type) {
             let users = dedup(users);
             problems.push(format!(
-                "tax type \"{tax_type}\" (for tax rate {}) is not an active tax rate of the organisation; valid tax types: {}",
+                "tax type \"{tax_type}\" (for tax rate {}) is not an active sales tax rate of the organisation; valid tax types: {}",
                 users.join(", "),
                 active_tax.iter().map(|t| format!("{} ({})", t.tax_type, t.name)).collect::<Vec<_>>().join(", ")
             ));
         }
     }
 
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::config(format!(
-            "the [mapping] in {config_file} does not fit the Xero organisation; nothing was sent:\n  {}\nFix [mapping.accounts], default_account_code or [mapping.tax_types] and run again",
-            problems.join("\n  ")
-        )))
+    let mut missing_currencies: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for invoice in invoices {
+        if !currencies
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(&invoice.currency))
+        {
+            missing_currencies
+                .entry(invoice.currency.clone())
+                .or_default()
+                .push(invoice.number.clone());
+        }
     }
+    let currency_problems: Vec<String> = missing_currencies
+        .iter()
+        .map(|(currency, numbers)| {
+            format!(
+                "currency {currency} (invoices {}) is not enabled in the organisation, which has {}; add it in Xero under Settings > Currencies",
+                numbers.join(", "),
+                currencies.join(", ")
+            )
+        })
+        .collect();
+
+    if problems.is_empty() && currency_problems.is_empty() {
+        return Ok(());
+    }
+    if problems.is_empty() {
+        return Err(Error::config(format!(
+            "the Xero organisation cannot take every invoice of the export; nothing was sent:\n  {}",
+            currency_problems.join("\n  ")
+        )));
+    }
+    problems.extend(currency_problems);
+    Err(Error::config(format!(
+        "the [mapping] in {config_file} does not fit the Xero organisation; nothing was sent:\n  {}\nFix [mapping.accounts], default_account_code or [mapping.tax_types] and run again",
+        problems.join("\n  ")
+    )))
 }
 
 fn dedup(values: &[String]) -> Vec<String> {

@@ -44,6 +44,8 @@ pub struct TaxRate {
     pub tax_type: String,
     pub name: String,
     pub status: String,
+    /// Whether sales documents may use it (`CanApplyToRevenue`).
+    pub revenue: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +162,17 @@ pub async fn accounts(client: &XeroClient) -> Result<Vec<Account>> {
         .collect())
 }
 
+/// Returns the currency codes the organisation can invoice in.
+pub async fn currencies(client: &XeroClient) -> Result<Vec<String>> {
+    let response = client
+        .send(&ApiRequest::get(format!("{ACCOUNTING}/Currencies")))
+        .await?;
+    Ok(list(&response.body, "Currencies")
+        .iter()
+        .filter_map(|item| text(item, "Code"))
+        .collect())
+}
+
 pub async fn tax_rates(client: &XeroClient) -> Result<Vec<TaxRate>> {
     let response = client
         .send(&ApiRequest::get(format!("{ACCOUNTING}/TaxRates")))
@@ -171,6 +184,10 @@ pub async fn tax_rates(client: &XeroClient) -> Result<Vec<TaxRate>> {
                 tax_type: text(item, "TaxType")?,
                 name: text(item, "Name").unwrap_or_default(),
                 status: text(item, "Status").unwrap_or_else(|| "ACTIVE".into()),
+                revenue: item
+                    .get("CanApplyToRevenue")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true),
             })
         })
         .collect())

@@ -180,6 +180,7 @@ enum Resource {
     Organisation,
     Accounts,
     TaxRates,
+    Currencies,
     Contacts,
     Invoices,
     CreditNotes,
@@ -209,6 +210,7 @@ impl Route {
             "organisation" => Resource::Organisation,
             "accounts" => Resource::Accounts,
             "taxrates" => Resource::TaxRates,
+            "currencies" => Resource::Currencies,
             "contacts" => Resource::Contacts,
             "invoices" => Resource::Invoices,
             "creditnotes" => Resource::CreditNotes,
@@ -226,12 +228,20 @@ impl Route {
     /// Returns the scopes of which the token needs at least one.
     fn scopes(&self) -> &'static [&'static str] {
         match (self.resource, self.write) {
-            (Resource::Organisation | Resource::Accounts | Resource::TaxRates, false) => {
-                &["accounting.settings", "accounting.settings.read"]
-            }
-            (Resource::Organisation | Resource::Accounts | Resource::TaxRates, true) => {
-                &["accounting.settings"]
-            }
+            (
+                Resource::Organisation
+                | Resource::Accounts
+                | Resource::TaxRates
+                | Resource::Currencies,
+                false,
+            ) => &["accounting.settings", "accounting.settings.read"],
+            (
+                Resource::Organisation
+                | Resource::Accounts
+                | Resource::TaxRates
+                | Resource::Currencies,
+                true,
+            ) => &["accounting.settings"],
             (Resource::Contacts, false) => &["accounting.contacts", "accounting.contacts.read"],
             (Resource::Contacts, true) => &["accounting.contacts"],
             (Resource::Invoices | Resource::CreditNotes, false) => &[
@@ -544,6 +554,7 @@ fn dispatch(
         (Resource::Organisation, "GET", None) => settings::organisation(seed, call),
         (Resource::Accounts, "GET", _) => settings::accounts(books, call, id),
         (Resource::TaxRates, "GET", None) => settings::tax_rates(books, call),
+        (Resource::Currencies, "GET", None) => settings::currencies(books, call),
         (Resource::Contacts, "GET", None) => contacts::list(books, call),
         (Resource::Contacts, "GET", Some(id)) => contacts::get(books, call, id),
         (Resource::Contacts, "PUT", None) => contacts::write(books, call, false, None),

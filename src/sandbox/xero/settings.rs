@@ -1,4 +1,5 @@
-//! Read-only settings endpoints: `Organisation`, `Accounts` and `TaxRates`.
+//! Read-only settings endpoints: `Organisation`, `Accounts`, `TaxRates` and
+//! `Currencies`.
 
 use serde_json::{json, Value};
 
@@ -119,6 +120,19 @@ pub(crate) fn tax_rates(books: &Books, call: &Call) -> ApiResponse {
         .collect();
     match filter_and_order(call.incoming, records) {
         Ok(records) => ApiResponse::records("TaxRates", records, None, call.now),
+        Err(error) => ApiResponse::query_failed(error),
+    }
+}
+
+/// `GET /Currencies`: the base currency and the ones the organisation added.
+pub(crate) fn currencies(books: &Books, call: &Call) -> ApiResponse {
+    let records: Vec<Value> = books
+        .currencies
+        .iter()
+        .map(|code| serde_json::json!({ "Code": code, "Description": code }))
+        .collect();
+    match filter_and_order(call.incoming, records) {
+        Ok(records) => ApiResponse::records("Currencies", records, None, call.now),
         Err(error) => ApiResponse::query_failed(error),
     }
 }
