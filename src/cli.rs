@@ -117,7 +117,7 @@ pub enum SyncCommand {
         xerosync sync invoices --dry-run november.csv     check the file and show what would be sent\n  \
         xerosync sync invoices november.csv               send it\n  \
         xerosync sync invoices --json invoices.json       JSON:API document, report as JSON\n\n\
-        Running the same export again is safe: invoices already in Xero are reported as already synced.")]
+        Running the same export again is safe: invoices already in Xero are reported as already in Xero and left alone.")]
     Invoices(SyncInvoicesArgs),
     /// Bring payment statuses of pushed invoices back from Xero (made for cron)
     #[command(after_long_help = "Examples:\n  \
@@ -153,11 +153,26 @@ pub struct SyncInvoicesArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct SyncPaymentsArgs {
-    /// Fetch changes since this time (RFC 3339, e.g. 2026-11-01T00:00:00Z) instead of since the last run
-    #[arg(long, value_name = "RFC3339_TIME")]
+    /// Fetch changes since this time (RFC 3339 such as 2026-11-01T00:00:00Z, or a date) instead of since the last run
+    #[arg(long, value_name = "RFC3339_TIME", value_parser = parse_since)]
     pub since: Option<chrono::DateTime<chrono::FixedOffset>>,
 
     /// Also write the report to this file: CSV for .csv, JSON for .json (replaced atomically)
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+}
+
+/// Parses `--since`: an RFC 3339 time, or a plain date read as midnight UTC.
+fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, String> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text.trim()) {
+        return Ok(time);
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+        return Ok(date
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .fixed_offset());
+    }
+    Err(format!("\"{text}\" is not a time; write it as RFC 3339, such as 2026-11-01T00:00:00Z, or as a date, such as 2026-11-01"))
 }

@@ -170,3 +170,45 @@ fn invalid_profile_name_exits_78() {
 
     assert_exit(&output, 78, "bad profile");
 }
+
+#[test]
+fn missing_config_file_exits_78() {
+    let env = TestEnv::new();
+
+    let output = env.run(&["--config", "/nonexistent/xerosync.toml", "status"]);
+
+    assert_exit(&output, 78, "missing --config file");
+    assert!(
+        stderr(&output).contains("does not exist"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn bad_since_value_explains_format() {
+    let env = TestEnv::new();
+
+    let output = env.run(&["sync", "payments", "--since", "yesterday"]);
+
+    assert_exit(&output, 2, "bad --since");
+    assert!(
+        stderr(&output).contains("2026-11-01T00:00:00Z"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn sync_before_connect_says_connect() {
+    let env = TestEnv::new();
+
+    let output = env.run(&["sync", "invoices", "tests/fixtures/invoices.csv"]);
+
+    assert_exit(&output, 77, "sync before connect");
+    assert!(
+        stderr(&output).contains("xerosync connect"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -715,3 +715,37 @@ fn number_under_other_date_not_duplicated() {
         .count();
     assert_eq!(range_lookups, 1, "the date-range look-up was not used");
 }
+
+#[test]
+fn renumbered_invoice_reported() {
+    let env = ready();
+    assert_success(&env.run(&["sync", "invoices", CSV]), "first run");
+    let csv = std::fs::read_to_string(CSV)
+        .unwrap()
+        .replace("INV-2025-0101", "INV-2025-9101");
+    let file = env.path().join("renumbered.csv");
+    std::fs::write(&file, csv).unwrap();
+
+    let output = env.run(&["sync", "invoices", file.to_str().unwrap(), "--json"]);
+
+    assert_exit(&output, 1, "renumbered invoice");
+    let report = json(&output);
+    let item = report["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["number"] == "INV-2025-9101")
+        .unwrap()
+        .clone();
+    assert_eq!(item["outcome"], "already_synced");
+    assert!(
+        item["messages"].to_string().contains("INV-2025-0101"),
+        "{item}"
+    );
+    assert!(
+        writes(&env)
+            .iter()
+            .all(|r| !r.body.contains("INV-2025-9101")),
+        "the renumbered invoice was sent"
+    );
+}

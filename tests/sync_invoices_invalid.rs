@@ -138,3 +138,39 @@ fn renamed_headers_mapped() {
     assert_success(&output, "renamed header");
     assert_eq!(json(&output)["invoices"].as_array().unwrap().len(), 25);
 }
+
+#[test]
+fn header_only_export_exits_65() {
+    let env = TestEnv::new();
+    let header = std::fs::read_to_string(CSV)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let file = env.path().join("empty.csv");
+    std::fs::write(&file, header + "\n").unwrap();
+
+    let output = env.run(&["sync", "invoices", file.to_str().unwrap(), "--dry-run"]);
+
+    assert_exit(&output, 65, "header-only export");
+    assert!(
+        stderr(&output).contains("contains no invoices"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn missing_export_exits_65() {
+    let env = TestEnv::new();
+
+    let output = env.run(&["sync", "invoices", "no-such-export.csv", "--dry-run"]);
+
+    assert_exit(&output, 65, "missing export");
+    assert!(
+        stderr(&output).contains("no-such-export.csv"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -28,6 +28,9 @@ pub async fn run(context: &Context) -> Result<i32> {
         None => None,
     };
     let connected = tokens.is_some();
+    let productive_token = std::env::var("PRODUCTIVE_API_TOKEN")
+        .is_ok_and(|t| !t.trim().is_empty())
+        || crate::auth::tokens::load_productive_token(store.as_ref(), &settings.profile)?.is_some();
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
     };
@@ -41,6 +44,7 @@ pub async fn run(context: &Context) -> Result<i32> {
             "scopes": tokens.as_ref().map(|t| t.scopes.clone()).unwrap_or_default(),
             "access_token_expires_at": time(tokens.as_ref().and_then(|t| t.access_token_expires_at)),
             "refresh_token_stored": tokens.as_ref().map(|t| t.refresh_token.is_some()).unwrap_or(false),
+            "productive_token_stored": productive_token,
             "token_store": settings.token_store.name(),
             "config_file": settings.config_path.display().to_string(),
             "last_sync": {
@@ -86,6 +90,17 @@ pub async fn run(context: &Context) -> Result<i32> {
                 settings.profile_flag()
             ),
         }
+        println!(
+            "Productive:     {}",
+            match (&settings.productive, productive_token) {
+                (None, _) => "not configured (no [productive] section)".to_string(),
+                (Some(p), true) => format!("organization {}, API token stored", p.organization_id),
+                (Some(p), false) => format!(
+                    "organization {}, no API token (run `xerosync connect --productive`)",
+                    p.organization_id
+                ),
+            }
+        );
         let show =
             |t: Option<chrono::DateTime<chrono::Utc>>| time(t).unwrap_or_else(|| "never".into());
         println!(

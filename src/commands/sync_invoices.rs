@@ -45,6 +45,11 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
         )));
     }
     let invoices = export.invoices;
+    if invoices.is_empty() {
+        return Err(Error::invalid_input(format!(
+            "{file} contains no invoices; check that the export covers the right period and is not only the header row"
+        )));
+    }
 
     let store = open_store(settings.token_store, settings.profile_dir());
     let connected = load_token_set(store.as_ref(), &settings.profile)?.is_some()
@@ -95,8 +100,20 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
     for (index, invoice) in invoices.iter().enumerate() {
         match state.documents.get(&invoice.productive_id) {
             Some(pushed) => {
-                reports[index].outcome = Outcome::AlreadySynced;
-                reports[index].xero_id = Some(pushed.xero_id.clone());
+                let report = &mut reports[index];
+                report.outcome = Outcome::AlreadySynced;
+                report.xero_id = Some(pushed.xero_id.clone());
+                let expected_total = plan::xero_sign(invoice, invoice.gross);
+                if pushed.number != invoice.number
+                    || pushed.currency != invoice.currency
+                    || pushed.total != expected_total
+                {
+                    report.needs_attention = true;
+                    report.messages.push(format!(
+                        "this Productive invoice was pushed earlier as {} ({} {}) and now reads {} ({} {}); xerosync does not update invoices in Xero, so change it there by hand",
+                        pushed.number, pushed.total, pushed.currency, invoice.number, expected_total, invoice.currency
+                    ));
+                }
             }
             None => unknown.push(invoice),
         }
@@ -207,7 +224,11 @@ pub async fn run(context: &Context, args: SyncInvoicesArgs) -> Result<i32> {
             reports[index].payload = Some(payload);
         }
         print_report(context, Some(&tenant), true, &reports);
-        return Ok(0);
+        return Ok(if reports.iter().any(|r| r.needs_attention) {
+            1
+        } else {
+            0
+        });
     }
 
     let mut batches = Vec::new();

@@ -26,12 +26,15 @@ use crate::xero::api::{Document, DocumentEndpoint};
 /// `XEROSYNC_LOCK_TIMEOUT` (seconds) sets another wait.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
-fn lock_wait() -> Duration {
-    std::env::var("XEROSYNC_LOCK_TIMEOUT")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(LOCK_WAIT)
+fn lock_wait() -> Result<Duration> {
+    match std::env::var("XEROSYNC_LOCK_TIMEOUT") {
+        Err(_) => Ok(LOCK_WAIT),
+        Ok(value) => value.trim().parse().map(Duration::from_secs).map_err(|_| {
+            Error::config(format!(
+                "XEROSYNC_LOCK_TIMEOUT is \"{value}\"; set it to a whole number of seconds, such as 30"
+            ))
+        }),
+    }
 }
 
 pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
@@ -39,7 +42,7 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
     let profile_dir = settings.profile_dir();
     let _lock = FileLock::acquire(
         &profile_dir.join("sync.lock"),
-        lock_wait(),
+        lock_wait()?,
         "another xerosync sync of this profile",
     )?;
 
@@ -70,9 +73,7 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
             eprintln!("No pushed invoices to follow for organisation \"{}\"; run `xerosync sync invoices EXPORT` first.", tenant.name);
         }
         if context.global.json {
-            print_json(
-                &json!({ "organisation": { "id": tenant.id, "name": tenant.name }, "invoices": [], "summary": { "changed": 0 } }),
-            );
+            print_json(&report_document(&tenant, &[], state.payments_watermark));
         }
         return Ok(0);
     }
