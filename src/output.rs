@@ -21,3 +21,16 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .with_target(false)
         .try_init();
 }
+
+/// Creates a table for people: it fits the terminal's width, and wraps at
+/// 140 characters when stdout is a file or a pipe.
+pub fn table(header: Vec<&str>) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    if !std::io::stdout().is_terminal() {
+        table.set_width(140);
+    }
+    table.set_header(header);
+    table
+}

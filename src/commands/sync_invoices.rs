@@ -513,9 +513,7 @@ fn print_report(
         return;
     }
 
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-    table.set_header(vec![
+    let mut table = crate::output::table(vec![
         "NUMBER",
         "CLIENT",
         "KIND",
