@@ -749,3 +749,28 @@ fn renumbered_invoice_reported() {
         "the renumbered invoice was sent"
     );
 }
+
+#[test]
+fn unknown_account_lists_revenue_accounts() {
+    let env = ready();
+    let config = std::fs::read_to_string(env.config_path()).unwrap().replace(
+        "default_account_code = \"200\"",
+        "default_account_code = \"999\"",
+    );
+    std::fs::write(env.config_path(), config).unwrap();
+
+    let output = env.run(&["sync", "invoices", CSV]);
+
+    assert_exit(&output, 78, "unknown account code");
+    let message = stderr(&output);
+    assert!(message.contains("\"999\""), "{message}");
+    assert!(
+        message.contains("200 Sales"),
+        "revenue accounts not listed: {message}"
+    );
+    assert!(
+        !message.contains("090"),
+        "a bank account was offered: {message}"
+    );
+    assert!(writes(&env).is_empty());
+}

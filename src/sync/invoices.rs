@@ -243,9 +243,14 @@ pub async fn check_mapping_against_organisation(
         if !active_accounts.iter().any(|a| &a.code == code) {
             let users = dedup(users);
             problems.push(format!(
-                "account code \"{code}\" (for {}) is not an active account of the organisation; valid codes: {}",
+                "account code \"{code}\" (for {}) is not an active account of the organisation; its active revenue accounts are: {}",
                 users.join(", "),
-                active_accounts.iter().map(|a| format!("{} {}", a.code, a.name)).collect::<Vec<_>>().join(", ")
+                active_accounts
+                    .iter()
+                    .filter(|a| a.class.eq_ignore_ascii_case("REVENUE"))
+                    .map(|a| format!("{} {}", a.code, a.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }

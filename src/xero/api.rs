@@ -37,6 +37,8 @@ pub struct Account {
     pub code: String,
     pub name: String,
     pub status: String,
+    /// Account class: `REVENUE`, `EXPENSE`, `ASSET`, `LIABILITY` or `EQUITY`.
+    pub class: String,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +159,7 @@ pub async fn accounts(client: &XeroClient) -> Result<Vec<Account>> {
                 code: text(item, "Code")?,
                 name: text(item, "Name").unwrap_or_default(),
                 status: text(item, "Status").unwrap_or_else(|| "ACTIVE".into()),
+                class: text(item, "Class").unwrap_or_default(),
             })
         })
         .collect())
