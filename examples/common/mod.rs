@@ -126,24 +126,7 @@ impl Sandbox {
 
         let mut command = self.command(args)?;
         command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
-        let status = match stdin {
-            Some(text) => {
-                command.stdin(Stdio::piped());
-                let mut child = command.spawn().map_err(|e| e.to_string())?;
-                use std::io::Write;
-                child
-                    .stdin
-                    .take()
-                    .expect("piped stdin")
-                    .write_all(text.as_bytes())
-                    .map_err(|e| e.to_string())?;
-                child.wait().map_err(|e| e.to_string())?
-            }
-            None => command
-                .stdin(Stdio::null())
-                .status()
-                .map_err(|e| e.to_string())?,
-        };
+        let status = run_with_stdin(&mut command, stdin)?.status;
         match status.code() {
             Some(code) if code == expected => Ok(()),
             other => Err(format!(
@@ -157,24 +140,7 @@ impl Sandbox {
     pub fn quiet(&self, args: &[&str], stdin: Option<&str>) -> Result<Output, String> {
         let mut command = self.command(args)?;
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let output = match stdin {
-            Some(text) => {
-                command.stdin(Stdio::piped());
-                let mut child = command.spawn().map_err(|e| e.to_string())?;
-                use std::io::Write;
-                child
-                    .stdin
-                    .take()
-                    .expect("piped stdin")
-                    .write_all(text.as_bytes())
-                    .map_err(|e| e.to_string())?;
-                child.wait_with_output().map_err(|e| e.to_string())?
-            }
-            None => command
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| e.to_string())?,
-        };
+        let output = run_with_stdin(&mut command, stdin)?;
         if output.status.success() {
             Ok(output)
         } else {
@@ -185,6 +151,27 @@ impl Sandbox {
             ))
         }
     }
+}
+
+/// Runs the command with `stdin` written to its standard input (or with
+/// none), and waits for it.
+fn run_with_stdin(command: &mut Command, stdin: Option<&str>) -> Result<Output, String> {
+    let Some(text) = stdin else {
+        return command
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string());
+    };
+    command.stdin(Stdio::piped());
+    let mut child = command.spawn().map_err(|e| e.to_string())?;
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(text.as_bytes())
+        .map_err(|e| e.to_string())?;
+    child.wait_with_output().map_err(|e| e.to_string())
 }
 
 /// Builds the `xerosync` binary in the profile this example was built in,
