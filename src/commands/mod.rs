@@ -33,11 +33,6 @@ impl Context {
             && std::io::stderr().is_terminal()
     }
 
-    /// Returns whether to print text for people on stdout.
-    pub fn human(&self) -> bool {
-        !self.global.json
-    }
-
     /// Builds a client for the selected organisation, or fails with exit 77.
     pub fn tenant_client(&self) -> Result<XeroClient> {
         let session = Session::open(&self.settings)?;

@@ -96,9 +96,10 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
     }
     let new_watermark = payments::next_watermark(state.payments_watermark, &fetched);
 
-    let mut reports: Vec<DocumentStatus> = Vec::new();
-    let mut changed: Vec<&Document> = Vec::new();
-    let mut unchanged: Vec<(DocumentStatus, &Document)> = Vec::new();
+    // Each fetched document this profile follows, with whether the last run
+    // already saw the same figures (the watermark overlaps, so it may be
+    // fetched again).
+    let mut entries: Vec<(DocumentStatus, &Document, bool)> = Vec::new();
     for document in &fetched {
         let Some((productive_id, number, kind)) = followed.get(&document.id) else {
             continue;
@@ -112,27 +113,14 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
         let seen_before = pushed.last_fingerprint.as_deref() == Some(fingerprint.as_str());
         pushed.last_status = Some(document.status.clone());
         pushed.last_fingerprint = Some(fingerprint);
-        // Without --since, a document fetched again only because the
-        // watermark overlaps is not reported a second time.
-        if seen_before && args.since.is_none() {
-            unchanged.push((status, document));
-        } else {
-            reports.push(status);
-            changed.push(document);
-        }
+        entries.push((status, document, seen_before));
     }
 
-    // Unchanged documents still get the write-back, which records nothing
-    // when every payment is recorded, and are reported if it did anything.
-    let first_unchanged = reports.len();
-    for (status, document) in unchanged {
-        reports.push(status);
-        changed.push(document);
-    }
-
+    // Every fetched invoice gets the write-back, which records nothing when
+    // its payments are already recorded.
     let mut failure: Option<Error> = None;
     if let Some(productive) = &productive {
-        for (report, document) in reports.iter_mut().zip(&changed) {
+        for (report, document, _) in entries.iter_mut() {
             if report.kind != "invoice" {
                 continue;
             }
@@ -154,14 +142,18 @@ pub async fn run(context: &Context, args: SyncPaymentsArgs) -> Result<i32> {
         }
     }
 
-    let mut index = 0;
-    reports.retain(|report| {
-        let keep = index < first_unchanged
-            || !report.productive.recorded.is_empty()
-            || !report.productive.needs_attention.is_empty();
-        index += 1;
-        keep
-    });
+    // Without --since, a document seen before is reported only when the
+    // write-back did something with it.
+    let reports: Vec<DocumentStatus> = entries
+        .into_iter()
+        .filter(|(report, _, seen_before)| {
+            !seen_before
+                || args.since.is_some()
+                || !report.productive.recorded.is_empty()
+                || !report.productive.needs_attention.is_empty()
+        })
+        .map(|(report, _, _)| report)
+        .collect();
 
     if failure.is_none() {
         // Advanced only after a run that completed, so a failed run is

@@ -8,7 +8,6 @@
 //! writes only with the same `Idempotency-Key`, so a retried write cannot
 //! create a second record.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -103,21 +102,12 @@ pub struct ApiResponse {
     pub body: Value,
 }
 
-/// Requests sent, by outcome, for the closing summary and benchmarks.
-#[derive(Debug, Default)]
-pub struct RequestCounts {
-    pub sent: AtomicUsize,
-    pub rate_limited: AtomicUsize,
-    pub retried: AtomicUsize,
-}
-
 pub struct XeroClient {
     http: reqwest::Client,
     api_url: Url,
     session: Arc<Session>,
     tenant: Option<Tenant>,
     permits: Arc<Semaphore>,
-    pub counts: Arc<RequestCounts>,
 }
 
 impl XeroClient {
@@ -135,7 +125,6 @@ impl XeroClient {
             session,
             tenant,
             permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_TENANT)),
-            counts: Arc::new(RequestCounts::default()),
         })
     }
 
@@ -163,7 +152,6 @@ impl XeroClient {
                 .expect("the semaphore is never closed");
             let started = Instant::now();
             let result = self.build(request, token.expose()).send().await;
-            self.counts.sent.fetch_add(1, Ordering::Relaxed);
 
             let response = match result {
                 Ok(response) => response,
@@ -244,7 +232,6 @@ impl XeroClient {
                 }
                 StatusCode::FORBIDDEN => return Err(self.forbidden(&text, &headers).await),
                 StatusCode::TOO_MANY_REQUESTS => {
-                    self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
                     let problem = header_str(&headers, "x-rate-limit-problem")
                         .unwrap_or_default()
                         .to_ascii_lowercase();
@@ -330,7 +317,6 @@ impl XeroClient {
     }
 
     async fn backoff(&self, attempt: u32, request: &ApiRequest, reason: &str) {
-        self.counts.retried.fetch_add(1, Ordering::Relaxed);
         let exponential = BACKOFF_BASE * 2u32.pow(attempt.saturating_sub(1).min(6));
         let jitter = Duration::from_millis(
             rand::thread_rng().gen_range(0..=exponential.as_millis() as u64 / 2),
@@ -387,7 +373,6 @@ impl XeroClient {
         let token = self.session.access_token().await.ok()?;
         let request = ApiRequest::get("/connections");
         let response = self.build(&request, token.expose()).send().await.ok()?;
-        self.counts.sent.fetch_add(1, Ordering::Relaxed);
         if !response.status().is_success() {
             return None;
         }
