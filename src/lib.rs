@@ -1,8 +1,8 @@
 //! xerosync: push Productive invoices into Xero and bring payment statuses back.
 //!
 //! The binary in `main.rs` only parses the command line and maps errors to
-//! exit codes; everything else lives in this library so that tests and the
-//! examples use the same code paths.
+//! exit codes. Everything else lives in this library, so that the tests and
+//! the examples use the same code paths.
 
 pub mod auth;
 pub mod cli;

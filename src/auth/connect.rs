@@ -17,21 +17,21 @@ use crate::auth::tokens::{GrantKind, TokenSet};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 
-/// How the sign-in address reaches the user.
+/// Choice of how the sign-in address reaches the user.
 pub struct BrowserChoice {
     /// Only print the address and accept the redirect URL pasted on stdin.
     pub no_browser: bool,
 }
 
-/// A finished sign-in: the new token set (not yet stored) and the browser
-/// request to answer once it is stored.
+/// Finished sign-in: the new token set (not yet stored) and the browser
+/// request to respond to once it is stored.
 pub struct SignedIn {
     pub tokens: TokenSet,
     pub browser: Option<tiny_http::Request>,
 }
 
 impl SignedIn {
-    /// Answers the browser: success, or the error that stopped the command.
+    /// Sends the browser the outcome: success, or the error that stopped the command.
     pub fn answer_browser(self, outcome: &Result<()>) {
         let Some(request) = self.browser else { return };
         match outcome {

@@ -1,8 +1,8 @@
 //! The one-shot loopback listener that catches Xero's redirect after sign-in.
 //!
-//! It listens on the port of the registered `redirect_uri` only (Xero matches
-//! the URI exactly, so a busy port is an error, never a reason to move), on
-//! 127.0.0.1 and, for `localhost`, also on [::1] because browsers resolve
+//! It listens only on the port of the registered `redirect_uri`. Xero matches
+//! the URI exactly, so a busy port is an error, never a reason to move. It
+//! binds 127.0.0.1 and, for `localhost`, also [::1], because browsers resolve
 //! `localhost` to either. Requests to other paths get a 404 and the flow goes
 //! on; the first request on the redirect path ends it.
 
@@ -17,14 +17,14 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
-/// What reached the listener: a browser request, or a redirect URL pasted on stdin.
+/// Input to the listener: a browser request, or a redirect URL pasted on stdin.
 enum Incoming {
     Browser(tiny_http::Request),
     Pasted(String),
 }
 
-/// A successful callback: the authorization code, and the browser request
-/// to answer once the code has been exchanged (none for a pasted URL).
+/// Successful callback: the authorization code, and the browser request to
+/// respond to once the code is exchanged (none for a pasted URL).
 pub struct Callback {
     pub code: Secret,
     pub browser: Option<tiny_http::Request>,
@@ -248,7 +248,7 @@ fn parse_callback(url: &Url, expected_state: &str) -> Result<Secret> {
         })
 }
 
-/// Answers the browser with a short page.
+/// Sends the browser a short page.
 pub fn respond(request: tiny_http::Request, status: u16, message: &str) {
     let page = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>xerosync</title></head>\
@@ -261,7 +261,7 @@ pub fn respond(request: tiny_http::Request, status: u16, message: &str) {
         .with_status_code(status)
         .with_header(header);
     if let Err(err) = request.respond(response) {
-        tracing::debug!("could not answer the browser: {err}");
+        tracing::debug!("sending the page to the browser failed: {err}");
     }
 }
 

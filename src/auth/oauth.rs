@@ -48,9 +48,9 @@ pub fn oauth_client(
     client
 }
 
-/// The HTTP client for token requests. Redirects are off: a token endpoint
-/// that redirects is misconfigured, and following it could send the code or
-/// refresh token somewhere else.
+/// Builds the HTTP client for token requests. Redirects are off, because a
+/// token endpoint that redirects is misconfigured, and following it could
+/// send the code or refresh token somewhere else.
 pub fn identity_http_client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -119,7 +119,7 @@ pub async fn client_credentials(
     request.request_async(http).await
 }
 
-/// Whether a token error is worth retrying (the request or response was lost).
+/// Returns whether a token error is worth retrying (the request or response was lost).
 pub fn is_transient(err: &TokenError) -> bool {
     matches!(err, RequestTokenError::Request(_))
 }

@@ -212,7 +212,7 @@ impl Session {
         }
     }
 
-    /// The stored token set as this process last saw it.
+    /// Returns the token set as this process last loaded or refreshed it.
     pub async fn snapshot(&self) -> TokenSet {
         self.current.lock().await.clone()
     }

@@ -68,7 +68,7 @@ pub fn save_token_set(store: &dyn TokenStore, profile: &str, tokens: &TokenSet) 
     store.save(&xero_key(profile), &document)
 }
 
-/// The stored Productive API token of the profile, if any.
+/// Loads the profile's stored Productive API token, if any.
 pub fn load_productive_token(store: &dyn TokenStore, profile: &str) -> Result<Option<Secret>> {
     Ok(store.load(&productive_key(profile))?.map(Secret::new))
 }

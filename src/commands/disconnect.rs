@@ -50,8 +50,8 @@ pub async fn run(context: &Context, args: DisconnectArgs) -> Result<i32> {
         if current.grant == GrantKind::AuthorizationCode {
             if let Some(refresh_token) = &current.refresh_token {
                 // Xero's revocation endpoint takes the refresh token in a form
-                // (RFC 7009); the oauth2 crate would insist on https, which the
-                // local test double does not use.
+                // (RFC 7009). The request is built here because the oauth2
+                // crate rejects a revocation URL without https.
                 let form = [
                     ("token", refresh_token.expose()),
                     ("token_type_hint", "refresh_token"),
@@ -66,7 +66,7 @@ pub async fn run(context: &Context, args: DisconnectArgs) -> Result<i32> {
                     Ok(response) if response.status().is_success() => {}
                     Ok(response) => {
                         return Err(Error::temporary(format!(
-                            "Xero's revocation endpoint answered HTTP {}; the tokens are still stored. Run again later, or use --local-only to delete them here only",
+                            "Xero's revocation endpoint returned HTTP {}; the tokens are still stored. Run again later, or use --local-only to delete them here only",
                             response.status().as_u16()
                         )))
                     }

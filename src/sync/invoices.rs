@@ -1,10 +1,11 @@
 //! `sync invoices`: export → typed invoices → plan (what Xero lacks) →
 //! batches → report.
 //!
-//! Nothing is ever created twice: documents this profile already pushed are
-//! in the sync state; documents already in Xero are found by number before
-//! any write; batches carry an `Idempotency-Key` derived from their content,
-//! so Xero replays its stored response to a retried or rerun batch.
+//! Nothing is ever created twice. Documents this profile already pushed are
+//! in the sync state. Documents already in Xero are looked up (by date range
+//! or by number) before any write, and Xero rejects a second sales invoice
+//! with a number it has. Batches carry an `Idempotency-Key` derived from their
+//! content, so Xero replays its stored response to a retried or rerun batch.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -18,7 +18,7 @@ use crate::xero::http::XeroClient;
 
 /// The watermark is set this far before the newest `UpdatedDateUTC` seen.
 /// `If-Modified-Since` has second precision, so documents updated in the
-/// same second as the newest one are fetched again rather than missed; the
+/// same second as the newest one are fetched again rather than missed. Their
 /// fingerprints keep them out of the next report.
 pub const WATERMARK_OVERLAP: Duration = Duration::seconds(1);
 

@@ -2,10 +2,10 @@
 //! documents were pushed (and their Xero ids), remembered contacts, the
 //! payments watermark and the payments already recorded in Productive.
 //!
-//! Written atomically after every step that changes Xero or Productive, so
-//! a kill at any moment loses at most the step in flight, and that step is
-//! recognised on the next run (by invoice number in Xero, by `external_id`
-//! in Productive).
+//! The state is written atomically after every step that changes Xero or
+//! Productive, so a kill at any moment loses at most the step in flight. The
+//! next run recognises that step: by invoice number in Xero, and by
+//! `external_id` in Productive.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

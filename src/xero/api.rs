@@ -14,8 +14,8 @@ use crate::xero::http::{ApiRequest, XeroClient};
 
 pub const ACCOUNTING: &str = "/api.xro/2.0";
 
-/// Longest query value xerosync puts in one look-up. Xero's URL limit is not
-/// documented; about 52 GUIDs (1,900 characters) is the largest `IDs` list
+/// Maximum length of the query value of one look-up. Xero's URL limit is not
+/// documented. About 52 GUIDs (1,900 characters) is the largest `IDs` list
 /// reported to work, so look-ups stay under that.
 pub const MAX_QUERY_CHARS: usize = 1800;
 
@@ -346,7 +346,7 @@ fn element_ok(item: &Value, messages: &[String]) -> bool {
     !status_error && !has_errors && messages.is_empty()
 }
 
-/// Which kind of document an endpoint holds.
+/// Endpoint of a document kind: invoices or credit notes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocumentEndpoint {
     Invoices,
@@ -513,7 +513,7 @@ pub async fn invoices_dated_between(
     Ok(None)
 }
 
-/// How many requests [`find_documents_by_number`] needs for these numbers.
+/// Counts the requests [`find_documents_by_number`] needs for these numbers.
 pub fn number_lookup_requests(endpoint: DocumentEndpoint, numbers: &[String]) -> usize {
     chunk_by_length(numbers, number_cost(endpoint)).len()
 }
@@ -574,7 +574,7 @@ pub async fn create_documents(
     let items = list(&response.body, endpoint.list_key());
     if items.len() != documents.len() {
         return Err(Error::temporary(format!(
-            "Xero answered {} results for a batch of {} documents; run again (already created documents are recognised)",
+            "Xero returned {} results for a batch of {} documents; run again (documents already created are recognised)",
             items.len(),
             documents.len()
         )));

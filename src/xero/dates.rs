@@ -16,7 +16,7 @@ pub fn parse_xero_datetime(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     if let Some(captures) = ms_date_pattern().captures(text) {
         let millis: i64 = captures[1].parse().ok()?;
-        // The milliseconds are already UTC; the offset only says which zone
+        // The milliseconds are already UTC; the offset only names the zone
         // the organisation displays them in.
         return Utc.timestamp_millis_opt(millis).single();
     }

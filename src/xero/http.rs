@@ -1,12 +1,12 @@
 //! The one HTTP client every command uses to call Xero.
 //!
-//! It adds the bearer token, `xero-tenant-id` and `Accept: application/json`;
-//! refreshes the token before expiry and once on a 401; keeps at most five
-//! requests in flight per tenant (Xero's concurrency limit); waits out
-//! `Retry-After` on a minute-limit 429 and stops on the daily limit; retries
-//! 5xx and lost connections with exponential backoff and jitter, re-sending
-//! writes only with the same `Idempotency-Key`, so a retried write cannot
-//! create a second record.
+//! It adds the bearer token, `xero-tenant-id` and `Accept: application/json`
+//! to every request. It refreshes the token before expiry, and once on a 401.
+//! It keeps at most five requests in flight per tenant, Xero's concurrency
+//! limit. It waits out `Retry-After` on a minute-limit 429 and stops on the
+//! daily limit. It retries 5xx responses and lost connections with exponential
+//! backoff and jitter. Writes are re-sent only with the same `Idempotency-Key`,
+//! so a retried write cannot create a second record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -263,7 +263,7 @@ impl XeroClient {
                 }
                 status if status.is_server_error() => {
                     return Err(Error::temporary(format!(
-                        "Xero answered {} to {} {} {attempt} times ({}); Xero or the organisation may be offline for maintenance. Run again later. Correlation id {}",
+                        "Xero returned HTTP {} to {} {} {attempt} times ({}); Xero or the organisation may be offline for maintenance. Run again later. Correlation id {}",
                         status.as_u16(),
                         request.method,
                         request.path,
@@ -344,7 +344,7 @@ impl XeroClient {
         let flag = profile_flag(self.session.profile());
         let Some(tenant) = &self.tenant else {
             return Error::not_connected(format!(
-                "Xero refused access ({}); run `xerosync connect{flag}`",
+                "Xero rejected the request as forbidden ({}); run `xerosync connect{flag}`",
                 describe_error_body(text)
             ));
         };

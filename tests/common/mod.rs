@@ -34,7 +34,7 @@ pub struct TestEnv {
 
 /// Returns a free port for the redirect URI. Ports come from 20000-32767,
 /// below Linux's ephemeral range, so a double started later on port 0
-/// cannot take the same port; each test process starts at its own offset.
+/// cannot take the same port. Each test process starts at its own offset.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
